@@ -1,0 +1,131 @@
+//! The async-context guard: block on a future only where blocking is allowed.
+//!
+//! tokio exposes no "may this thread block?" query (tokio PR #6738 and issue #7769 were closed),
+//! and `Handle::try_current()` also succeeds on `spawn_blocking` threads, where blocking is fine.
+//! The exact answer lives in tokio's private per-thread "entered" flag, which `Handle::block_on`
+//! checks before it first polls the future: on a worker thread, or inside any `block_on`, it
+//! panics with "Cannot start a runtime from within a runtime". We let that check fire inside
+//! `catch_unwind` and tell it apart from a panic in the user's future by whether the future was
+//! ever polled. A thread-local flag marks that window, and a panic hook installed once keeps that
+//! one expected panic out of the output while passing every other panic to the previous hook.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Once;
+use std::task::{Context, Poll};
+
+use tokio::runtime::Handle;
+
+use crate::Error;
+
+thread_local! {
+    /// True while this thread runs code whose panics are expected and must stay quiet.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+static HOOK: Once = Once::new();
+
+/// Wraps the previous panic hook so that panics raised while `QUIET` is set print nothing.
+fn install_quiet_hook() {
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !QUIET.try_with(Cell::get).unwrap_or(false) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Restores the previous value of `QUIET` when dropped, so nested guards compose.
+struct QuietScope(bool);
+
+impl QuietScope {
+    fn enter() -> Self {
+        Self(QUIET.replace(true))
+    }
+}
+
+impl Drop for QuietScope {
+    fn drop(&mut self) {
+        QUIET.set(self.0);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Ends the quiet window on its first poll: from then on, panics are the user's.
+    struct Polled<F> {
+        #[pin]
+        inner: F,
+        started: bool,
+    }
+}
+
+impl<F: Future> Future for Polled<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if !*this.started {
+            *this.started = true;
+            QUIET.set(false);
+        }
+        this.inner.poll(cx)
+    }
+}
+
+/// Whether the guard can rely on `catch_unwind` on this thread right now.
+///
+/// With `panic = "abort"` a panic cannot be caught, and a panic during unwinding aborts.
+fn can_probe() -> bool {
+    !cfg!(panic = "abort") && !std::thread::panicking()
+}
+
+/// Runs `fut` to completion on the calling thread against `handle`'s runtime, or returns
+/// [`Error::InAsyncContext`] without polling it when this thread must not block.
+///
+/// A panic inside `fut` resumes on the caller with its original payload.
+pub(crate) fn block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, Error> {
+    if !can_probe() {
+        // Conservative fallback: any runtime context counts as async, which also refuses
+        // `spawn_blocking` threads. Documented as a caveat of `panic = "abort"`.
+        if Handle::try_current().is_ok() {
+            return Err(Error::InAsyncContext);
+        }
+        return Ok(handle.block_on(fut));
+    }
+    install_quiet_hook();
+    let scope = QuietScope::enter();
+    let fut = Polled {
+        inner: fut,
+        started: false,
+    };
+    match panic::catch_unwind(AssertUnwindSafe(|| handle.block_on(fut))) {
+        Ok(output) => Ok(output),
+        // Still quiet: tokio refused before the first poll.
+        Err(_) if QUIET.get() => Err(Error::InAsyncContext),
+        Err(payload) => {
+            drop(scope);
+            panic::resume_unwind(payload)
+        }
+    }
+}
+
+/// Returns [`Error::InAsyncContext`] when a blocking call on this thread would be refused.
+pub(crate) fn check(handle: &Handle) -> Result<(), Error> {
+    block_on(handle, std::future::ready(()))
+}
+
+/// Runs `f`, turning a panic into `None` without printing it. For probing tokio settings that
+/// can only be observed by the panic their absence causes.
+pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
+    if !can_probe() {
+        // Cannot catch here: run it plainly, as tokio would have anyway.
+        return Some(f());
+    }
+    install_quiet_hook();
+    let _scope = QuietScope::enter();
+    panic::catch_unwind(AssertUnwindSafe(f)).ok()
+}

@@ -1,0 +1,129 @@
+//! Give an async tokio SDK a correct blocking API.
+//!
+//! Rust SDKs are async, but many of their users write scripts, CLIs, test rigs and other
+//! synchronous code. Sprinkling `Runtime::block_on` over that code panics inside async code
+//! ("Cannot start a runtime from within a runtime") and pays for a runtime per client.
+//! syncportal gives sync code one shared, fast, guarded way into async code.
+//!
+//! # A tour
+//!
+//! ## The portal
+//!
+//! A [`Portal`] is a tokio runtime that sync code calls into. [`Portal::global`] is shared by
+//! everything in the process; [`Portal::builder`] makes a private one, and
+//! [`Portal::from_handle`] attaches to a runtime the application already runs.
+//!
+//! ```
+//! use std::time::Duration;
+//! use syncportal::Portal;
+//!
+//! let portal = Portal::global();
+//!
+//! // call: run a future to completion on this thread, inside the runtime's context.
+//! let sum = portal.call(async {
+//!     tokio::time::sleep(Duration::from_millis(1)).await;
+//!     2 + 2
+//! })?;
+//! assert_eq!(sum, 4);
+//!
+//! // call_timeout: give up after a deadline; the future is dropped before the error returns.
+//! let slow = portal.call_timeout(std::future::pending::<()>(), Duration::from_millis(5));
+//! assert!(slow.unwrap_err().is_timeout());
+//! # Ok::<(), syncportal::Error>(())
+//! ```
+//!
+//! ## Tasks
+//!
+//! [`Portal::spawn`] starts work without blocking and returns a [`Task`] to
+//! [`wait`](Task::wait) on, [`cancel`](Task::cancel) or [`detach`](Task::detach).
+//!
+//! ```
+//! # let portal = syncportal::Portal::global();
+//! let task = portal.spawn(async { "background" })?;
+//! assert_eq!(task.wait()?, "background");
+//!
+//! let forever = portal.spawn(std::future::pending::<()>())?;
+//! forever.cancel();
+//! assert!(forever.wait().unwrap_err().is_cancelled());
+//! # Ok::<(), syncportal::Error>(())
+//! ```
+//!
+//! ## Streams as iterators
+//!
+//! [`Portal::iter`] turns an async [`Stream`](futures_core::Stream) into a [`BlockingIter`], an
+//! ordinary `Iterator` that pulls one item per `next()`.
+//!
+//! ```
+//! # use std::{pin::Pin, task::{Context, Poll}};
+//! # struct Countdown(u8);
+//! # impl futures_core::Stream for Countdown {
+//! #     type Item = u8;
+//! #     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u8>> {
+//! #         self.0 = self.0.saturating_sub(1);
+//! #         Poll::Ready((self.0 > 0).then_some(self.0))
+//! #     }
+//! # }
+//! # let portal = syncportal::Portal::global();
+//! let items: Vec<u8> = portal.iter(Countdown(4)).collect::<Result<_, _>>()?;
+//! assert_eq!(items, [3, 2, 1]);
+//! # Ok::<(), syncportal::Error>(())
+//! ```
+//!
+//! ## The guard
+//!
+//! A blocking call made on a thread that drives async tasks returns
+//! [`Error::InAsyncContext`] before anything is scheduled: no panic, no deadlock, and the
+//! future is never polled. Plain threads, `spawn_blocking` threads and `block_in_place`
+//! sections may block, and they work.
+//!
+//! ```
+//! use syncportal::{Error, Portal};
+//!
+//! let portal = Portal::global();
+//! let inside = portal.call(async {
+//!     // Blocking here would stall the runtime: refused with a typed error.
+//!     Portal::global().call(async { 1 })
+//! })?;
+//! assert_eq!(inside, Err(Error::InAsyncContext));
+//! # Ok::<(), syncportal::Error>(())
+//! ```
+//!
+//! ## Shutdown
+//!
+//! [`Portal::shutdown`] refuses new work at once, lets work in flight finish within a grace
+//! period, cancels the rest and returns a [`ShutdownReport`]. Dropping the last clone of a
+//! portal stops it without blocking.
+//!
+//! # Panics in user code
+//!
+//! A panic inside a future reaches whoever waits for it ([`Portal::call`], [`Task::wait`])
+//! with its original payload, and the portal stays usable.
+//!
+//! # Caveats
+//!
+//! The guard detects async contexts with tokio's own check, run inside `catch_unwind` before
+//! the future is first polled; a panic hook installed on first use keeps that expected panic
+//! out of the output. If the application replaces the panic hook afterwards, a refused call
+//! still returns [`Error::InAsyncContext`] but tokio's message is printed. Under
+//! `panic = "abort"`, panics cannot be caught, so the guard treats any thread inside a tokio
+//! runtime context as async, which also refuses `spawn_blocking` threads.
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod error;
+mod guard;
+mod iter;
+mod portal;
+mod task;
+mod work;
+
+pub use error::{BuildError, Error};
+pub use iter::BlockingIter;
+pub use portal::{Portal, PortalBuilder, ShutdownReport};
+pub use task::Task;

@@ -1,0 +1,147 @@
+//! Bookkeeping of the work a portal has accepted, so shutdown can refuse, wait, cancel and count.
+
+use std::future::{Future, poll_fn};
+use std::ops::Deref;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::Error;
+
+/// Calls and tasks in flight on one portal.
+#[derive(Debug, Default)]
+pub(crate) struct Work {
+    /// Set once by shutdown: no new admissions.
+    closed: AtomicBool,
+    /// Set once when shutdown gives up waiting: in-flight work stops at its next poll.
+    cancelling: AtomicBool,
+    /// Admitted and not yet finished.
+    live: AtomicUsize,
+    /// Wakes in-flight work when `cancelling` is set.
+    cancel: Notify,
+    /// Signalled when `live` reaches zero after close.
+    idle: Condvar,
+    idle_lock: Mutex<()>,
+    /// Work that finished on its own after close.
+    finished: AtomicUsize,
+    /// Work that was stopped after close before it finished.
+    cancelled: AtomicUsize,
+}
+
+/// Admission of one call or task. Dropping it without [`Ticket::complete`] counts as a
+/// cancellation when the portal is shutting down.
+#[derive(Debug)]
+pub(crate) struct Ticket<W: Deref<Target = Work>> {
+    work: W,
+    completed: bool,
+}
+
+impl<W: Deref<Target = Work>> Ticket<W> {
+    pub(crate) fn complete(mut self) {
+        self.completed = true;
+    }
+
+    pub(crate) fn work(&self) -> &Work {
+        &self.work
+    }
+}
+
+impl<W: Deref<Target = Work>> Drop for Ticket<W> {
+    fn drop(&mut self) {
+        if self.work.closed.load(SeqCst) {
+            let counter = if self.completed { &self.work.finished } else { &self.work.cancelled };
+            counter.fetch_add(1, SeqCst);
+        }
+        self.work.leave();
+    }
+}
+
+impl Work {
+    /// Admits one unit of work, or refuses with [`Error::Closed`] after shutdown began.
+    pub(crate) fn admit<W: Deref<Target = Work>>(work: W) -> Result<Ticket<W>, Error> {
+        // Increment before checking: shutdown sets `closed` then reads `live`, so either it sees
+        // this work or this work sees `closed` (both SeqCst).
+        work.live.fetch_add(1, SeqCst);
+        if work.closed.load(SeqCst) {
+            work.leave();
+            return Err(Error::Closed);
+        }
+        Ok(Ticket {
+            work,
+            completed: false,
+        })
+    }
+
+    fn leave(&self) {
+        if self.live.fetch_sub(1, SeqCst) == 1 && self.closed.load(SeqCst) {
+            // Take the lock so a waiter between its check and its wait cannot miss this.
+            let _lock = self.idle_lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.idle.notify_all();
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(SeqCst)
+    }
+
+    /// Refuses new work from now on. Returns false if it was already closed.
+    pub(crate) fn close(&self) -> bool {
+        !self.closed.swap(true, SeqCst)
+    }
+
+    /// Asks all in-flight work to stop at its next poll, and wakes it so that happens now.
+    pub(crate) fn cancel_all(&self) {
+        self.cancelling.store(true, SeqCst);
+        self.cancel.notify_waiters();
+    }
+
+    /// Waits until no work is in flight or `timeout` passes. Returns whether it is idle.
+    pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut lock = self.idle_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.live.load(SeqCst) != 0 {
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return false;
+            }
+            lock = self
+                .idle
+                .wait_timeout(lock, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// How many in-flight units finished, and how many were cancelled, since close.
+    pub(crate) fn outcome(&self) -> (usize, usize) {
+        (self.finished.load(SeqCst), self.cancelled.load(SeqCst))
+    }
+
+    /// Runs `fut` until it completes (`Some`) or shutdown cancels it (`None`).
+    pub(crate) async fn until_cancelled<F: Future>(&self, fut: F) -> Option<F::Output> {
+        // Created before the flag check: a `Notified` sees every `notify_waiters` after creation.
+        let mut cancelled = pin!(self.cancel.notified());
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if self.cancelling.load(SeqCst) {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(output) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            match cancelled.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
