@@ -127,3 +127,8 @@ pub use error::{BuildError, Error};
 pub use iter::BlockingIter;
 pub use portal::{Portal, PortalBuilder, ShutdownReport};
 pub use task::Task;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,134 @@
+//! A tour of syncportal: the portal's verbs at work from plain sync code, with timings.
+//!
+//! Run it with `cargo run --release --example tour`.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use syncportal::{Error, Portal};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let portal = Portal::global();
+
+    section("call: run a future from sync code");
+    let answer = portal.call(async {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        42
+    })?;
+    println!("  portal.call(sleep 2 ms, then 42) -> {answer}");
+    per_call("ready future", 200_000, || portal.call(async { 1u64 }));
+    per_call("round trip to a runtime task", 20_000, || {
+        portal.call(async { tokio::spawn(async { 1u64 }).await.unwrap_or(0) })
+    });
+    loopback(portal)?;
+
+    section("call_timeout: deadlines that clean up before they return");
+    let started = Instant::now();
+    let late = portal.call_timeout(
+        async { tokio::time::sleep(Duration::from_secs(60)).await },
+        Duration::from_millis(20),
+    );
+    println!("  60 s sleep with a 20 ms timeout -> {late:?} after {:?}", started.elapsed());
+
+    section("spawn: tasks you can wait on, time out on, cancel");
+    let mut slow = portal.spawn(async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        "slow task done"
+    })?;
+    let early = slow.wait_timeout(Duration::from_millis(1));
+    println!("  wait_timeout(1 ms) -> {early:?} (the task keeps running)");
+    println!("  wait_timeout(5 s)  -> {:?}", slow.wait_timeout(Duration::from_secs(5)));
+    let forever = portal.spawn(std::future::pending::<()>())?;
+    forever.cancel();
+    println!("  cancel() then wait() -> {:?}", forever.wait());
+
+    section("iter: an async stream as a blocking iterator");
+    let squares: Vec<u64> = portal.iter(Squares(0)).take(5).collect::<Result<_, _>>()?;
+    println!("  first five squares, pulled one at a time: {squares:?}");
+
+    section("the guard: blocking inside async code is a typed error");
+    let inside = portal.call(async { Portal::global().call(async { "never polled" }) })?;
+    println!("  portal.call inside portal.call -> {inside:?}");
+    println!("  which says: {}", Error::InAsyncContext);
+    let from_blocking = portal.call(async {
+        tokio::task::spawn_blocking(|| Portal::global().call(async { "fine" })).await
+    })?;
+    println!("  the same call from spawn_blocking -> {from_blocking:?}");
+
+    section("panics reach the caller with their payload");
+    // Print panics as one line here instead of a backtrace.
+    std::panic::set_hook(Box::new(|info| println!("  (panic in the future: {info})")));
+    let caught = std::panic::catch_unwind(|| {
+        portal.call(async { std::panic::panic_any("sensor offline") })
+    });
+    let payload = caught.err().and_then(|p| p.downcast::<&str>().ok());
+    println!("  payload: {payload:?}; the portal still works: {:?}", portal.call(async { 1 }));
+
+    section("shutdown: refuse, wait, cancel, report");
+    let own = Portal::builder().thread_name("tour").worker_threads(2).build()?;
+    let quick = own.spawn(async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    })?;
+    let stuck = own.spawn(std::future::pending::<()>())?;
+    let report = own.shutdown(Duration::from_millis(50))?;
+    println!("  report: {report:?}");
+    println!("  quick task -> {:?}, stuck task -> {:?}", quick.wait(), stuck.wait());
+    println!("  a call afterwards -> {:?}", own.call(async { 1 }));
+    Ok(())
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+/// Times `calls` sequential calls and prints the mean per call.
+fn per_call<T>(label: &str, calls: u32, mut call: impl FnMut() -> Result<T, Error>) {
+    let started = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(call().expect("portal call"));
+    }
+    let per = started.elapsed() / calls;
+    println!("  {label:<32} {per:>10.2?} per call ({calls} calls)");
+}
+
+/// A request/response over a loopback TCP connection owned by the async side.
+fn loopback(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut peer, _)) = listener.accept() {
+            let mut buf = [0u8; 64];
+            while peer.read_exact(&mut buf).is_ok() && peer.write_all(&buf).is_ok() {}
+        }
+    });
+    let mut stream = portal.call(async move {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(stream)
+    })??;
+    let mut buf = [7u8; 64];
+    per_call("64-byte loopback echo", 5_000, || {
+        portal.call(async {
+            stream.write_all(&buf).await?;
+            stream.read_exact(&mut buf).await
+        })
+    });
+    Ok(())
+}
+
+/// 0, 1, 4, 9, ... forever.
+struct Squares(u64);
+
+impl Stream for Squares {
+    type Item = u64;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u64>> {
+        let n = self.0;
+        self.0 += 1;
+        Poll::Ready(Some(n * n))
+    }
+}
