@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 
 use crate::Error;
+use crate::park::Parked;
 
 thread_local! {
     /// True while this thread runs code whose panics are expected and must stay quiet.
@@ -94,12 +95,12 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, 
         if Handle::try_current().is_ok() {
             return Err(Error::InAsyncContext);
         }
-        return Ok(handle.block_on(fut));
+        return Ok(handle.block_on(Parked::new(fut)));
     }
     install_quiet_hook();
     let scope = QuietScope::enter();
     let fut = Polled {
-        inner: fut,
+        inner: Parked::new(fut),
         started: false,
     };
     match panic::catch_unwind(AssertUnwindSafe(|| handle.block_on(fut))) {

@@ -119,6 +119,7 @@
 mod error;
 mod guard;
 mod iter;
+mod park;
 mod portal;
 mod task;
 mod work;

@@ -1,14 +1,15 @@
 //! Bookkeeping of the work a portal has accepted, so shutdown can refuse, wait, cancel and count.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::ops::Deref;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 use crate::Error;
 
@@ -126,22 +127,50 @@ impl Work {
     }
 
     /// Runs `fut` until it completes (`Some`) or shutdown cancels it (`None`).
-    pub(crate) async fn until_cancelled<F: Future>(&self, fut: F) -> Option<F::Output> {
-        // Created before the flag check: a `Notified` sees every `notify_waiters` after creation.
-        let mut cancelled = pin!(self.cancel.notified());
-        let mut fut = pin!(fut);
-        poll_fn(|cx| {
-            if self.cancelling.load(SeqCst) {
+    pub(crate) fn until_cancelled<F: Future>(&self, fut: F) -> Cancellable<'_, F> {
+        Cancellable {
+            inner: fut,
+            work: self,
+            cancelled: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that shutdown can stop: resolves to `None` once the portal cancels its work.
+    pub(crate) struct Cancellable<'a, F> {
+        #[pin]
+        inner: F,
+        work: &'a Work,
+        // Made on the first pending poll, so a future that is ready at once costs nothing here.
+        #[pin]
+        cancelled: Option<Notified<'a>>,
+    }
+}
+
+impl<F: Future> Future for Cancellable<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // Once cancelled, the future is never polled again.
+        if this.cancelled.is_some() && this.work.cancelling.load(SeqCst) {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(output) = this.inner.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if this.cancelled.is_none() {
+            // Created before the flag check: a `Notified` sees every `notify_waiters` that
+            // happens after its creation, and the flag covers those before.
+            this.cancelled.set(Some(this.work.cancel.notified()));
+            if this.work.cancelling.load(SeqCst) {
                 return Poll::Ready(None);
             }
-            if let Poll::Ready(output) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Some(output));
-            }
-            match cancelled.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+        }
+        match this.cancelled.as_pin_mut().map(|notified| notified.poll(cx)) {
+            Some(Poll::Pending) => Poll::Pending,
+            _ => Poll::Ready(None),
+        }
     }
 }

@@ -1,0 +1,128 @@
+//! Parking the calling thread while its future is pending.
+//!
+//! tokio's `Handle::block_on` parks its caller on a mutex and condvar. On a multi-thread runtime
+//! (the only kind a portal runs on) the caller's thread drives its one future and nothing else:
+//! IO and timers are driven by the workers. So [`Parked`] polls the future with a waker of its
+//! own and, while it is pending, spins briefly and then parks with `std::thread::park` (a futex
+//! on Linux). A wake that lands during the spin costs no system call on either side.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::hint;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+/// How many spin-loop hints to wait through before parking: a few microseconds, about one
+/// round trip to an idle runtime worker.
+const SPINS: u32 = 1 << 9;
+
+/// Wakes one blocked caller thread.
+struct Signal {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::Release) {
+            self.thread.unpark();
+        }
+    }
+}
+
+impl Signal {
+    fn wait(&self) {
+        for _ in 0..SPINS {
+            if self.woken.load(Ordering::Acquire) {
+                return;
+            }
+            hint::spin_loop();
+        }
+        while !self.woken.load(Ordering::Acquire) {
+            thread::park();
+        }
+    }
+}
+
+thread_local! {
+    /// One signal per thread, reused across calls. Empty while lent out, so a nested call on
+    /// the same thread (possible inside `block_in_place`) makes its own.
+    static SIGNAL: Cell<Option<(Arc<Signal>, Waker)>> = const { Cell::new(None) };
+}
+
+/// This thread's signal, returned to the thread-local slot on drop.
+struct Lease(Option<(Arc<Signal>, Waker)>);
+
+impl Lease {
+    fn take() -> Self {
+        let lent = SIGNAL.take().unwrap_or_else(|| {
+            let signal = Arc::new(Signal {
+                thread: thread::current(),
+                woken: AtomicBool::new(false),
+            });
+            let waker = Waker::from(Arc::clone(&signal));
+            (signal, waker)
+        });
+        Self(Some(lent))
+    }
+
+    fn parts(&self) -> (&Signal, &Waker) {
+        let (signal, waker) = self.0.as_ref().expect("lease is held until drop");
+        (signal, waker)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        SIGNAL.set(self.0.take());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Drives `inner` on the calling thread, parking it on its own signal while pending.
+    pub(crate) struct Parked<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F> Parked<F> {
+    pub(crate) fn new(inner: F) -> Self {
+        Self { inner }
+    }
+}
+
+impl<F: Future> Future for Parked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut inner = self.project().inner;
+        // Most calls are ready at once: try that before setting up a waker of our own.
+        if let Poll::Ready(output) = inner.as_mut().poll(cx) {
+            return Poll::Ready(output);
+        }
+        let lease = Lease::take();
+        let (signal, waker) = lease.parts();
+        let mut own = Context::from_waker(waker);
+        loop {
+            signal.woken.store(false, Ordering::Relaxed);
+            if let Poll::Ready(output) = inner.as_mut().poll(&mut own) {
+                return Poll::Ready(output);
+            }
+            if signal.woken.load(Ordering::Acquire) {
+                // Woken during the poll itself, as tokio's cooperative budget does when it runs
+                // out: hand back to tokio's block_on, which polls again with a fresh budget.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            signal.wait();
+        }
+    }
+}
