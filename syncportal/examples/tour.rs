@@ -31,7 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         async { tokio::time::sleep(Duration::from_secs(60)).await },
         Duration::from_millis(20),
     );
-    println!("  60 s sleep with a 20 ms timeout -> {late:?} after {:?}", started.elapsed());
+    println!(
+        "  60 s sleep with a 20 ms timeout -> {late:?} after {:?}",
+        started.elapsed()
+    );
 
     section("spawn: tasks you can wait on, time out on, cancel");
     let mut slow = portal.spawn(async {
@@ -40,7 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let early = slow.wait_timeout(Duration::from_millis(1));
     println!("  wait_timeout(1 ms) -> {early:?} (the task keeps running)");
-    println!("  wait_timeout(5 s)  -> {:?}", slow.wait_timeout(Duration::from_secs(5)));
+    println!(
+        "  wait_timeout(5 s)  -> {:?}",
+        slow.wait_timeout(Duration::from_secs(5))
+    );
     let forever = portal.spawn(std::future::pending::<()>())?;
     forever.cancel();
     println!("  cancel() then wait() -> {:?}", forever.wait());
@@ -61,21 +67,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     section("panics reach the caller with their payload");
     // Print panics as one line here instead of a backtrace.
     std::panic::set_hook(Box::new(|info| println!("  (panic in the future: {info})")));
-    let caught = std::panic::catch_unwind(|| {
-        portal.call(async { std::panic::panic_any("sensor offline") })
-    });
+    let caught =
+        std::panic::catch_unwind(|| portal.call(async { std::panic::panic_any("sensor offline") }));
     let payload = caught.err().and_then(|p| p.downcast::<&str>().ok());
-    println!("  payload: {payload:?}; the portal still works: {:?}", portal.call(async { 1 }));
+    println!(
+        "  payload: {payload:?}; the portal still works: {:?}",
+        portal.call(async { 1 })
+    );
 
     section("shutdown: refuse, wait, cancel, report");
-    let own = Portal::builder().thread_name("tour").worker_threads(2).build()?;
+    let own = Portal::builder()
+        .thread_name("tour")
+        .worker_threads(2)
+        .build()?;
     let quick = own.spawn(async {
         tokio::time::sleep(Duration::from_millis(5)).await;
     })?;
     let stuck = own.spawn(std::future::pending::<()>())?;
     let report = own.shutdown(Duration::from_millis(50))?;
     println!("  report: {report:?}");
-    println!("  quick task -> {:?}, stuck task -> {:?}", quick.wait(), stuck.wait());
+    println!(
+        "  quick task -> {:?}, stuck task -> {:?}",
+        quick.wait(),
+        stuck.wait()
+    );
     println!("  a call afterwards -> {:?}", own.call(async { 1 }));
     Ok(())
 }

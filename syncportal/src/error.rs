@@ -121,7 +121,9 @@ impl Error {
 #[non_exhaustive]
 pub enum BuildError {
     /// The operating system refused to start the runtime (threads, IO driver).
-    #[error("could not start the portal's runtime: {0}; check the process's thread and file limits")]
+    #[error(
+        "could not start the portal's runtime: {0}; check the process's thread and file limits"
+    )]
     Io(#[from] io::Error),
     /// `worker_threads(0)` was asked for.
     #[error("worker_threads must be at least 1")]

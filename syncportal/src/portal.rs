@@ -60,7 +60,11 @@ impl Drop for Inner {
         // threads wind down in the background.
         self.work.close();
         self.work.cancel_all();
-        let runtime = self.runtime.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+        let runtime = self
+            .runtime
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(runtime) = runtime {
             runtime.shutdown_background();
         }
@@ -615,9 +619,8 @@ impl PortalBuilder {
         }
         let prefix = self.thread_name;
         let next = AtomicUsize::new(0);
-        builder.thread_name_fn(move || {
-            format!("{prefix}-{}", next.fetch_add(1, Ordering::Relaxed))
-        });
+        builder
+            .thread_name_fn(move || format!("{prefix}-{}", next.fetch_add(1, Ordering::Relaxed)));
         let runtime = builder.build()?;
         Ok(Portal::new(
             runtime.handle().clone(),

@@ -115,8 +115,7 @@ impl<T> Task<T> {
                     return Err(Error::Closed);
                 }
                 let timed = async move { tokio::time::timeout(timeout, join).await };
-                guard::block_on(handle, timed)?
-                    .map_err(|_| Error::Timeout)?
+                guard::block_on(handle, timed)?.map_err(|_| Error::Timeout)?
             }
             _ => guard::block_on(handle, join)?,
         };

@@ -54,7 +54,11 @@ impl<W: Deref<Target = Work>> Ticket<W> {
 impl<W: Deref<Target = Work>> Drop for Ticket<W> {
     fn drop(&mut self) {
         if self.work.closed.load(SeqCst) {
-            let counter = if self.completed { &self.work.finished } else { &self.work.cancelled };
+            let counter = if self.completed {
+                &self.work.finished
+            } else {
+                &self.work.cancelled
+            };
             counter.fetch_add(1, SeqCst);
         }
         self.work.leave();
@@ -80,7 +84,10 @@ impl Work {
     fn leave(&self) {
         if self.live.fetch_sub(1, SeqCst) == 1 && self.closed.load(SeqCst) {
             // Take the lock so a waiter between its check and its wait cannot miss this.
-            let _lock = self.idle_lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let _lock = self
+                .idle_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             self.idle.notify_all();
         }
     }
@@ -103,7 +110,10 @@ impl Work {
     /// Waits until no work is in flight or `timeout` passes. Returns whether it is idle.
     pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now().checked_add(timeout);
-        let mut lock = self.idle_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lock = self
+            .idle_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         while self.live.load(SeqCst) != 0 {
             let left = match deadline {
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
@@ -168,7 +178,11 @@ impl<F: Future> Future for Cancellable<'_, F> {
                 return Poll::Ready(None);
             }
         }
-        match this.cancelled.as_pin_mut().map(|notified| notified.poll(cx)) {
+        match this
+            .cancelled
+            .as_pin_mut()
+            .map(|notified| notified.poll(cx))
+        {
             Some(Poll::Pending) => Poll::Pending,
             _ => Poll::Ready(None),
         }
