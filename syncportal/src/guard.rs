@@ -15,11 +15,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Once;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
 use crate::Error;
-use crate::park::Parked;
+use crate::park::{Elapsed, Parked};
 
 thread_local! {
     /// True while this thread runs code whose panics are expected and must stay quiet.
@@ -84,23 +85,45 @@ fn can_probe() -> bool {
     !cfg!(panic = "abort") && !std::thread::panicking()
 }
 
-/// Runs `fut` to completion on the calling thread against `handle`'s runtime, or returns
-/// [`Error::InAsyncContext`] without polling it when this thread must not block.
+/// Runs `fut` on the calling thread against `handle`'s runtime until it finishes or `deadline`
+/// passes, or returns [`Error::InAsyncContext`] without polling it when this thread must not
+/// block. On [`Error::Timeout`] the future has been dropped.
 ///
 /// A panic inside `fut` resumes on the caller with its original payload.
-pub(crate) fn block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, Error> {
-    if !can_probe() {
+pub(crate) fn block_on_until<F: Future>(
+    handle: &Handle,
+    fut: F,
+    deadline: Option<Instant>,
+) -> Result<F::Output, Error> {
+    let fut = Parked::new(fut, deadline);
+    let finished = if can_probe() {
+        probe_and_block_on(handle, fut)?
+    } else {
         // Conservative fallback: any runtime context counts as async, which also refuses
         // `spawn_blocking` threads. Documented as a caveat of `panic = "abort"`.
         if Handle::try_current().is_ok() {
             return Err(Error::InAsyncContext);
         }
-        return Ok(handle.block_on(Parked::new(fut)));
-    }
+        handle.block_on(fut)
+    };
+    finished.map_err(|Elapsed| Error::Timeout)
+}
+
+/// [`block_on_until`] without a deadline.
+pub(crate) fn block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, Error> {
+    block_on_until(handle, fut, None)
+}
+
+/// A deadline `timeout` from now; `None` when it is too far to represent, which means never.
+pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+fn probe_and_block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, Error> {
     install_quiet_hook();
     let scope = QuietScope::enter();
     let fut = Polled {
-        inner: Parked::new(fut),
+        inner: fut,
         started: false,
     };
     match panic::catch_unwind(AssertUnwindSafe(|| handle.block_on(fut))) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
-use crate::{Error, Portal};
+use crate::{Error, Portal, guard};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
@@ -139,11 +139,10 @@ impl<T> BlockingIter<T> {
     fn pull(&mut self, timeout: Option<Duration>) -> Option<Result<T, Error>> {
         let stream = self.stream.as_mut()?;
         let next = poll_fn(|cx| stream.as_mut().poll_next(cx));
-        let result = match timeout {
-            Some(timeout) => self.portal.call_timeout(next, timeout),
-            // A portal's default timeout bounds calls, not the wait for a stream's next item.
-            None => self.portal.call_untimed(next),
-        };
+        // A portal's default timeout bounds calls, not the wait for a stream's next item.
+        let result = self
+            .portal
+            .call_until(next, timeout.and_then(guard::deadline));
         match result {
             Ok(Some(item)) => Some(Ok(item)),
             Ok(None) => {

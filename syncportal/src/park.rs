@@ -5,6 +5,10 @@
 //! IO and timers are driven by the workers. So [`Parked`] polls the future with a waker of its
 //! own and, while it is pending, spins briefly and then parks with `std::thread::park` (a futex
 //! on Linux). A wake that lands during the spin costs no system call on either side.
+//!
+//! Deadlines are kept here too, on the caller's own clock, rather than with tokio timers: a
+//! timer fires only when a worker drives it, so a runtime whose workers are all stuck would
+//! never time a call out, and a zero timeout would wait for the next timer tick.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -14,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Instant;
 
 /// How many spin-loop hints to wait through before parking: a few microseconds, about one
 /// round trip to an idle runtime worker.
@@ -38,16 +43,27 @@ impl Wake for Signal {
 }
 
 impl Signal {
-    fn wait(&self) {
+    /// Waits until woken or until `deadline`. Returns false when the deadline passed first.
+    fn wait(&self, deadline: Option<Instant>) -> bool {
         for _ in 0..SPINS {
             if self.woken.load(Ordering::Acquire) {
-                return;
+                return true;
             }
             hint::spin_loop();
         }
         while !self.woken.load(Ordering::Acquire) {
-            thread::park();
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
         }
+        true
     }
 }
 
@@ -85,28 +101,41 @@ impl Drop for Lease {
     }
 }
 
+/// The deadline passed before the future finished.
+#[derive(Debug)]
+pub(crate) struct Elapsed;
+
 pin_project_lite::pin_project! {
-    /// Drives `inner` on the calling thread, parking it on its own signal while pending.
+    /// Drives `inner` on the calling thread until it finishes or `deadline` passes, parking the
+    /// thread on its own signal while the future is pending.
     pub(crate) struct Parked<F> {
         #[pin]
         inner: F,
+        deadline: Option<Instant>,
     }
 }
 
 impl<F> Parked<F> {
-    pub(crate) fn new(inner: F) -> Self {
-        Self { inner }
+    /// `deadline` of `None` means no limit. A deadline already passed polls the future once.
+    pub(crate) fn new(inner: F, deadline: Option<Instant>) -> Self {
+        Self { inner, deadline }
     }
 }
 
 impl<F: Future> Future for Parked<F> {
-    type Output = F::Output;
+    type Output = Result<F::Output, Elapsed>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let mut inner = self.project().inner;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut inner = this.inner;
+        let deadline = *this.deadline;
+        let passed = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
         // Most calls are ready at once: try that before setting up a waker of our own.
         if let Poll::Ready(output) = inner.as_mut().poll(cx) {
-            return Poll::Ready(output);
+            return Poll::Ready(Ok(output));
+        }
+        if passed() {
+            return Poll::Ready(Err(Elapsed));
         }
         let lease = Lease::take();
         let (signal, waker) = lease.parts();
@@ -114,7 +143,7 @@ impl<F: Future> Future for Parked<F> {
         loop {
             signal.woken.store(false, Ordering::Relaxed);
             if let Poll::Ready(output) = inner.as_mut().poll(&mut own) {
-                return Poll::Ready(output);
+                return Poll::Ready(Ok(output));
             }
             if signal.woken.load(Ordering::Acquire) {
                 // Woken during the poll itself, as tokio's cooperative budget does when it runs
@@ -122,7 +151,9 @@ impl<F: Future> Future for Parked<F> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            signal.wait();
+            if !signal.wait(deadline) || passed() {
+                return Poll::Ready(Err(Elapsed));
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
@@ -29,7 +29,7 @@ const CANCEL_SETTLE: Duration = Duration::from_secs(1);
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use syncportal::Portal;
 ///
 /// let portal = Portal::global();
@@ -51,7 +51,6 @@ struct Inner {
     runtime: Mutex<Option<Runtime>>,
     work: Arc<Work>,
     default_timeout: Option<Duration>,
-    owns_runtime: bool,
 }
 
 impl Drop for Inner {
@@ -86,13 +85,13 @@ impl fmt::Debug for Portal {
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use syncportal::Portal;
 ///
 /// let portal = Portal::builder().build()?;
 /// let _never = portal.spawn(std::future::pending::<()>())?;
 /// let report = portal.shutdown(Duration::from_millis(10))?;
-/// assert_eq!((report.finished, report.cancelled), (0, 1));
+/// assert_eq!((report.finished, report.cancelled, report.left_running), (0, 1, 0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +101,9 @@ pub struct ShutdownReport {
     pub finished: usize,
     /// Calls and tasks that were stopped before they finished.
     pub cancelled: usize,
+    /// Calls and tasks still running when shutdown returned: stuck in a poll that does not
+    /// return (a blocking call inside async code), so cancellation could not reach them.
+    pub left_running: usize,
 }
 
 static GLOBAL: OnceLock<Portal> = OnceLock::new();
@@ -172,7 +174,7 @@ impl Portal {
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// use syncportal::Portal;
     ///
     /// let portal = Portal::builder()
@@ -233,7 +235,6 @@ impl Portal {
         Self {
             inner: Arc::new(Inner {
                 handle,
-                owns_runtime: runtime.is_some(),
                 runtime: Mutex::new(runtime),
                 work: Arc::default(),
                 default_timeout,
@@ -326,21 +327,20 @@ impl Portal {
     /// created, not when polled. Create them inside an `async` block (`async { sleep(d).await }`)
     /// or an `async fn`, which the portal polls inside its runtime context.
     pub fn call<F: Future>(&self, fut: F) -> Result<F::Output, Error> {
-        match self.inner.default_timeout {
-            Some(timeout) => self.call_timeout(fut, timeout),
-            None => self.call_untimed(fut),
-        }
+        let deadline = self.inner.default_timeout.and_then(guard::deadline);
+        self.call_until(fut, deadline)
     }
 
     /// Like [`call`](Self::call), but gives up after `timeout`.
     ///
     /// On expiry the future is dropped, and its `Drop` has run, before `Err(Timeout)` returns.
-    /// A zero timeout polls the future once. `Duration::MAX` means no limit.
+    /// The deadline is kept by the calling thread, so it holds even when every runtime worker
+    /// is stuck. A zero timeout polls the future exactly once. `Duration::MAX` means no limit.
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// use syncportal::{Error, Portal};
     ///
     /// let slow = async { tokio::time::sleep(Duration::from_secs(60)).await };
@@ -356,16 +356,18 @@ impl Portal {
     ///
     /// A panic inside `fut` resumes on the caller with its original payload.
     pub fn call_timeout<F: Future>(&self, fut: F, timeout: Duration) -> Result<F::Output, Error> {
-        // Built inside the future: a timer can only be made within the runtime's context.
-        self.call_untimed(async move { tokio::time::timeout(timeout, fut).await })?
-            .map_err(|_| Error::Timeout)
+        self.call_until(fut, guard::deadline(timeout))
     }
 
-    /// `call` without the default timeout.
-    pub(crate) fn call_untimed<F: Future>(&self, fut: F) -> Result<F::Output, Error> {
+    /// `call` with an explicit deadline (`None`: no limit), ignoring the default timeout.
+    pub(crate) fn call_until<F: Future>(
+        &self,
+        fut: F,
+        deadline: Option<Instant>,
+    ) -> Result<F::Output, Error> {
         let ticket = Work::admit(&*self.inner.work)?;
-        let output = guard::block_on(&self.inner.handle, ticket.work().until_cancelled(fut))?;
-        match output {
+        let cancellable = ticket.work().until_cancelled(fut);
+        match guard::block_on_until(&self.inner.handle, cancellable, deadline)? {
             Some(output) => {
                 ticket.complete();
                 Ok(output)
@@ -455,7 +457,7 @@ impl Portal {
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// use syncportal::{Error, Portal};
     ///
     /// let portal = Portal::builder().build()?;
@@ -497,18 +499,8 @@ impl Portal {
         Ok(ShutdownReport {
             finished,
             cancelled,
+            left_running: work.live(),
         })
-    }
-
-    /// Whether the runtime can still drive timers: false once an owned runtime was shut down.
-    pub(crate) fn runtime_stopped(&self) -> bool {
-        self.inner.owns_runtime
-            && self
-                .inner
-                .runtime
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_none()
     }
 }
 
@@ -576,7 +568,7 @@ impl PortalBuilder {
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// use syncportal::{Error, Portal};
     ///
     /// let portal = Portal::builder().default_timeout(Duration::from_millis(5)).build()?;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::panic;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::{JoinError, JoinHandle};
 
@@ -20,7 +20,7 @@ use crate::{Error, Portal, guard};
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use syncportal::Portal;
 ///
 /// let mut task = Portal::global().spawn(async {
@@ -68,22 +68,31 @@ impl<T> Task<T> {
     /// - [`Error::Cancelled`] when the task was cancelled before it finished.
     /// - [`Error::OutcomeTaken`] when an earlier `wait_timeout` already returned the outcome.
     ///
+    /// A refused wait ([`Error::InAsyncContext`]) leaves the task running, detached, rather
+    /// than cancelling it.
+    ///
     /// # Panics
     ///
     /// Resumes the task's panic, with its original payload.
     pub fn wait(mut self) -> Result<T, Error> {
-        self.take_outcome(None)
+        let result = self.take_outcome(None);
+        if matches!(result, Err(Error::InAsyncContext)) {
+            // A refused call has no effect: the task runs on instead of being cancelled by drop.
+            drop(self.join.take());
+        }
+        result
     }
 
     /// Blocks until the task finishes or `timeout` passes.
     ///
     /// Expiry does not cancel the task: it keeps running and can be waited on again. A zero
-    /// timeout checks once without waiting.
+    /// timeout checks once without waiting. The deadline is kept by the calling thread, so it
+    /// holds even when every runtime worker is stuck.
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// use syncportal::Error;
     ///
     /// let mut task = syncportal::Portal::global().spawn(std::future::pending::<()>())?;
@@ -94,31 +103,18 @@ impl<T> Task<T> {
     ///
     /// # Errors
     ///
-    /// As [`wait`](Self::wait), plus [`Error::Timeout`] on expiry, and [`Error::Closed`] when
-    /// the portal's runtime has been shut down while this task is stuck in a blocking poll.
+    /// As [`wait`](Self::wait), plus [`Error::Timeout`] on expiry.
     ///
     /// # Panics
     ///
     /// Resumes the task's panic, with its original payload.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, Error> {
-        self.take_outcome(Some(timeout))
+        self.take_outcome(guard::deadline(timeout))
     }
 
-    fn take_outcome(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
+    fn take_outcome(&mut self, deadline: Option<Instant>) -> Result<T, Error> {
         let join = self.join.as_mut().ok_or(Error::OutcomeTaken)?;
-        let handle = self.portal.handle();
-        let result = match timeout {
-            Some(timeout) if !join.is_finished() => {
-                if self.portal.runtime_stopped() {
-                    // No timers left to time the wait with.
-                    guard::check(handle)?;
-                    return Err(Error::Closed);
-                }
-                let timed = async move { tokio::time::timeout(timeout, join).await };
-                guard::block_on(handle, timed)?.map_err(|_| Error::Timeout)?
-            }
-            _ => guard::block_on(handle, join)?,
-        };
+        let result = guard::block_on_until(self.portal.handle(), join, deadline)?;
         self.join = None;
         outcome(result)
     }

@@ -131,6 +131,11 @@ impl Work {
         true
     }
 
+    /// How many units are admitted and not yet finished.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(SeqCst)
+    }
+
     /// How many in-flight units finished, and how many were cancelled, since close.
     pub(crate) fn outcome(&self) -> (usize, usize) {
         (self.finished.load(SeqCst), self.cancelled.load(SeqCst))
@@ -163,8 +168,8 @@ impl<F: Future> Future for Cancellable<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        // Once cancelled, the future is never polled again.
-        if this.cancelled.is_some() && this.work.cancelling.load(SeqCst) {
+        // Once cancelled, the future is never polled again, nor first polled.
+        if this.work.cancelling.load(SeqCst) {
             return Poll::Ready(None);
         }
         if let Poll::Ready(output) = this.inner.poll(cx) {
@@ -178,6 +183,7 @@ impl<F: Future> Future for Cancellable<'_, F> {
                 return Poll::Ready(None);
             }
         }
+
         match this
             .cancelled
             .as_pin_mut()

@@ -274,7 +274,7 @@ fn a_refused_wait_loses_nothing() {
 }
 
 #[test]
-#[ignore = "BUG: a refused Task::wait consumes the Task, and dropping it cancels the task"]
+
 fn a_refused_wait_does_not_cancel_the_task() {
     watchdog(20, || {
         let portal = portal(1);

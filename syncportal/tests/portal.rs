@@ -466,7 +466,7 @@ fn call_timeout_zero_gives_ready_output_and_times_out_pending_work() {
 }
 
 #[test]
-#[ignore = "BUG: call_timeout(ZERO) polls the future 3 times over ~1 ms, docs say once"]
+
 fn call_timeout_zero_polls_exactly_once() {
     watchdog(20, || {
         let (polls, drops) = (PollCount::default(), DropCount::default());
@@ -481,7 +481,7 @@ fn call_timeout_zero_polls_exactly_once() {
 }
 
 #[test]
-#[ignore = "BUG: call_timeout never returns while every worker of the portal is busy"]
+
 fn call_timeout_expires_even_when_every_worker_is_busy() {
     let portal = portal(1);
     let release = block_the_only_worker(&portal);
@@ -676,7 +676,7 @@ fn shutdown_abandons_a_blocked_call_with_closed() {
 }
 
 #[test]
-#[ignore = "BUG: a task still queued when shutdown cancels runs its first poll anyway (Cancellable)"]
+
 fn shutdown_never_starts_a_task_that_was_still_queued() {
     watchdog(30, || {
         let portal = portal(1);
