@@ -142,3 +142,24 @@ pub enum BuildError {
     #[error("the runtime has timers disabled; call enable_time() or enable_all() on its builder")]
     TimersDisabled,
 }
+
+/// Lets SDKs whose methods return `std::io::Result` carry portal errors, keeping the original
+/// as the source.
+///
+/// # Examples
+///
+/// ```
+/// let io: std::io::Error = syncportal::Error::Timeout.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+/// ```
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        let kind = match err {
+            Error::Timeout => io::ErrorKind::TimedOut,
+            Error::Cancelled => io::ErrorKind::Interrupted,
+            Error::Closed => io::ErrorKind::NotConnected,
+            Error::InAsyncContext | Error::OutcomeTaken => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err)
+    }
+}

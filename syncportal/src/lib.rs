@@ -124,10 +124,18 @@ mod portal;
 mod task;
 mod work;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use error::{BuildError, Error};
 pub use iter::BlockingIter;
 pub use portal::{Portal, PortalBuilder, ShutdownReport};
 pub use task::Task;
+
+#[cfg(feature = "macros")]
+#[doc = include_str!("facade.md")]
+pub use syncportal_macros::facade;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

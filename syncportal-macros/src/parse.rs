@@ -1,0 +1,287 @@
+//! Reading `#[facade(...)]` options and the annotated `impl` block into a model.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Meta, Token, Type, Visibility,
+};
+
+/// Options on the `impl` block: `#[facade(name = "BlockingFoo", timeout = "5s")]`.
+#[derive(Default)]
+pub(crate) struct FacadeArgs {
+    pub(crate) name: Option<Ident>,
+    /// Type-level default timeout, in nanoseconds, with the span of its literal.
+    pub(crate) timeout: Option<(u64, Span)>,
+}
+
+impl Parse for FacadeArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = FacadeArgs::default();
+        let options = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
+        for option in options {
+            let Meta::NameValue(pair) = &option else {
+                return Err(syn::Error::new(
+                    option.span(),
+                    "expected `name = \"SyncName\"` or `timeout = \"5s\"`",
+                ));
+            };
+            let value = string_value(&pair.value)?;
+            if pair.path.is_ident("name") {
+                let ident = syn::parse_str::<Ident>(&value.value()).map_err(|_| {
+                    syn::Error::new(
+                        value.span(),
+                        "`name` must be a type name, like \"BlockingFoo\"",
+                    )
+                })?;
+                args.name = Some(Ident::new(&ident.to_string(), value.span()));
+            } else if pair.path.is_ident("timeout") {
+                args.timeout = Some((parse_duration(&value)?, value.span()));
+            } else {
+                return Err(syn::Error::new(
+                    pair.path.span(),
+                    "unknown facade option; the impl block takes `name = \"SyncName\"` and \
+                     `timeout = \"5s\"`",
+                ));
+            }
+        }
+        Ok(args)
+    }
+}
+
+fn string_value(expr: &syn::Expr) -> syn::Result<LitStr> {
+    match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => Ok(lit.clone()),
+        other => Err(syn::Error::new(
+            other.span(),
+            "expected a string literal, like \"5s\"",
+        )),
+    }
+}
+
+/// Parses `"250ms"`, `"5s"`, `"1.5s"`, `"2m"`, `"1h"`, `"100us"`, `"10ns"` into nanoseconds.
+fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
+    let text = lit.value();
+    let invalid = || {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "cannot read `{text}` as a timeout; write a positive number and a unit: \
+                 \"250ms\", \"5s\", \"1.5s\", \"2m\""
+            ),
+        )
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let scale: f64 = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        _ => return Err(invalid()),
+    };
+    let value: f64 = number.parse().map_err(|_| invalid())?;
+    let nanos = value * scale;
+    if !(1.0..1.8e19).contains(&nanos) {
+        return Err(invalid());
+    }
+    // In range and positive, checked above.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(nanos.round() as u64)
+}
+
+/// What a method's `#[facade(...)]` attribute asks for.
+#[derive(Default)]
+pub(crate) struct MethodArgs {
+    pub(crate) skip: Option<Span>,
+    pub(crate) iter: Option<Span>,
+    /// `sub`, optionally with the twin's name: `sub = "BlockingTarget"`.
+    pub(crate) sub: Option<(Span, Option<Ident>)>,
+}
+
+impl MethodArgs {
+    fn merge(&mut self, attr: &Attribute) -> syn::Result<()> {
+        let options = attr.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
+        for option in options {
+            let path = option.path();
+            if path.is_ident("skip") && matches!(option, Meta::Path(_)) {
+                self.skip = Some(path.span());
+            } else if path.is_ident("iter") && matches!(option, Meta::Path(_)) {
+                self.iter = Some(path.span());
+            } else if path.is_ident("sub") {
+                let name = match &option {
+                    Meta::Path(_) => None,
+                    Meta::NameValue(pair) => {
+                        let value = string_value(&pair.value)?;
+                        let ident = syn::parse_str::<Ident>(&value.value()).map_err(|_| {
+                            syn::Error::new(
+                                value.span(),
+                                "expected a type name, like \"SyncTarget\"",
+                            )
+                        })?;
+                        Some(Ident::new(&ident.to_string(), value.span()))
+                    }
+                    Meta::List(_) => {
+                        return Err(syn::Error::new(
+                            option.span(),
+                            "write `sub` or `sub = \"TwinName\"`",
+                        ));
+                    }
+                };
+                self.sub = Some((path.span(), name));
+            } else {
+                return Err(syn::Error::new(
+                    option.span(),
+                    "unknown facade option on a method; use `skip`, `iter`, or `sub`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a method takes `self`.
+#[derive(Clone, Copy)]
+pub(crate) enum Receiver {
+    /// An associated function: no `self`.
+    None,
+    Ref,
+    Mut,
+    Value,
+    /// `self: Box<Self>`, `self: Pin<&mut Self>` and the like.
+    Typed(Span),
+}
+
+/// One method of the annotated `impl` block.
+pub(crate) struct Method {
+    pub(crate) item: ImplItemFn,
+    pub(crate) args: MethodArgs,
+    pub(crate) receiver: Receiver,
+}
+
+impl Method {
+    pub(crate) fn is_pub(&self) -> bool {
+        matches!(self.item.vis, Visibility::Public(_))
+    }
+
+    pub(crate) fn is_async(&self) -> bool {
+        self.item.sig.asyncness.is_some()
+    }
+
+    pub(crate) fn name(&self) -> &Ident {
+        &self.item.sig.ident
+    }
+}
+
+/// The annotated block, with `#[facade]` attributes removed from it, and its methods.
+pub(crate) struct Facade {
+    pub(crate) args: FacadeArgs,
+    pub(crate) block: ItemImpl,
+    pub(crate) methods: Vec<Method>,
+    /// `#[facade]` options found on items that are not methods.
+    pub(crate) stray: Vec<Span>,
+}
+
+pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Facade> {
+    let args: FacadeArgs = syn::parse2(args)?;
+    let mut block: ItemImpl = syn::parse2(item).map_err(|err| {
+        syn::Error::new(
+            err.span(),
+            "#[syncportal::facade] goes on an inherent `impl` block of an async type, like \
+             `impl Client { pub async fn get(&self) -> ... }`",
+        )
+    })?;
+    let mut methods = Vec::new();
+    let mut stray = Vec::new();
+    for item in &mut block.items {
+        match item {
+            ImplItem::Fn(function) => {
+                let mut method_args = MethodArgs::default();
+                for attr in take_facade_attrs(&mut function.attrs) {
+                    method_args.merge(&attr)?;
+                }
+                methods.push(Method {
+                    receiver: receiver(function),
+                    item: function.clone(),
+                    args: method_args,
+                });
+            }
+            ImplItem::Const(item) => stray.extend(facade_spans(&mut item.attrs)),
+            ImplItem::Type(item) => stray.extend(facade_spans(&mut item.attrs)),
+            _ => {}
+        }
+    }
+    Ok(Facade {
+        args,
+        block,
+        methods,
+        stray,
+    })
+}
+
+/// The item as an `impl` block without its `#[facade]` options, if it is one.
+pub(crate) fn strip(item: TokenStream) -> Option<ItemImpl> {
+    let mut block: ItemImpl = syn::parse2(item).ok()?;
+    for item in &mut block.items {
+        match item {
+            ImplItem::Fn(function) => drop(take_facade_attrs(&mut function.attrs)),
+            ImplItem::Const(item) => drop(take_facade_attrs(&mut item.attrs)),
+            ImplItem::Type(item) => drop(take_facade_attrs(&mut item.attrs)),
+            _ => {}
+        }
+    }
+    Some(block)
+}
+
+fn is_facade_attr(attr: &Attribute) -> bool {
+    attr.path().is_ident("facade")
+}
+
+fn take_facade_attrs(attrs: &mut Vec<Attribute>) -> Vec<Attribute> {
+    let (facade, rest) = attrs.drain(..).partition(is_facade_attr);
+    *attrs = rest;
+    facade
+}
+
+fn facade_spans(attrs: &mut Vec<Attribute>) -> Vec<Span> {
+    take_facade_attrs(attrs).iter().map(Spanned::span).collect()
+}
+
+fn receiver(function: &ImplItemFn) -> Receiver {
+    match function.sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            if receiver.colon_token.is_some() {
+                // `self: Type`: plain forms are fine, smart pointers are not.
+                return match &*receiver.ty {
+                    Type::Reference(reference) if is_self(&reference.elem) => {
+                        if reference.mutability.is_some() {
+                            Receiver::Mut
+                        } else {
+                            Receiver::Ref
+                        }
+                    }
+                    ty if is_self(ty) => Receiver::Value,
+                    ty => Receiver::Typed(ty.span()),
+                };
+            }
+            match (&receiver.reference, &receiver.mutability) {
+                (Some(_), Some(_)) => Receiver::Mut,
+                (Some(_), None) => Receiver::Ref,
+                (None, _) => Receiver::Value,
+            }
+        }
+        _ => Receiver::None,
+    }
+}
+
+fn is_self(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path) if path.qself.is_none() && path.path.is_ident("Self"))
+}

@@ -1,0 +1,146 @@
+//! Refusing shapes the facade cannot mirror, each with a message that says what to write instead.
+
+use std::collections::HashSet;
+
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+use crate::parse::{Facade, Receiver};
+
+/// Methods every twin has; an async method of the same name would collide with them.
+pub(crate) const TWIN_METHODS: &[&str] = &[
+    "from_async",
+    "with_portal",
+    "as_async",
+    "as_async_mut",
+    "into_async",
+    "portal",
+    "timeout",
+    "set_timeout",
+    "with_timeout",
+];
+
+/// The async type's name: the last segment of the `impl`'s self type.
+pub(crate) fn self_ident(facade: &Facade) -> syn::Result<Ident> {
+    match &*facade.block.self_ty {
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last().expect("a path has a segment");
+            Ok(last.ident.clone())
+        }
+        other => Err(syn::Error::new(
+            other.span(),
+            "#[syncportal::facade] needs a named type, like `impl Client { ... }`",
+        )),
+    }
+}
+
+pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    if let Some((_, path, _)) = &facade.block.trait_ {
+        errors.push(
+            path.span(),
+            "#[syncportal::facade] mirrors inherent methods; put it on `impl Foo { ... }`, not on \
+             a trait impl",
+        );
+    }
+    if let Err(err) = self_ident(facade) {
+        errors.0.push(err);
+    }
+    for span in &facade.stray {
+        errors.push(
+            *span,
+            "#[facade(...)] options go on methods of the impl block",
+        );
+    }
+    let names: HashSet<String> = facade
+        .methods
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    for method in &facade.methods {
+        let args = &method.args;
+        let name = method.name();
+        if let Some(skip) = args.skip {
+            if args.iter.is_some() || args.sub.is_some() {
+                errors.push(skip, "`skip` leaves the method out; it cannot be combined");
+            }
+            continue;
+        }
+        if !method.is_pub() {
+            for span in args
+                .iter
+                .iter()
+                .chain(args.sub.as_ref().map(|(span, _)| span))
+            {
+                errors.push(
+                    *span,
+                    "only `pub` methods get a blocking twin; make it `pub`",
+                );
+            }
+            continue;
+        }
+        if let (Some(iter), Some(_)) = (args.iter, &args.sub) {
+            errors.push(
+                iter,
+                "a method returns either a stream (`iter`) or a subsystem (`sub`)",
+            );
+        }
+        if let Receiver::Typed(span) = method.receiver {
+            errors.push(
+                span,
+                "a facade method takes `&self`, `&mut self` or `self`; this receiver has no \
+                 blocking twin, so mark the method `#[facade(skip)]`",
+            );
+        }
+        if method.item.sig.unsafety.is_some() {
+            errors.push(
+                method.item.sig.unsafety.span(),
+                "unsafe methods are not mirrored; mark the method `#[facade(skip)]` and call it \
+                 through `as_async()`",
+            );
+        }
+        if TWIN_METHODS.contains(&name.to_string().as_str()) {
+            errors.push(
+                name.span(),
+                format!(
+                    "`{name}` is a method every twin already has; rename it or mark it \
+                     `#[facade(skip)]`"
+                ),
+            );
+        }
+        if matches!(method.receiver, Receiver::None) && method.is_async() {
+            let on = format!("{name}_on");
+            if names.contains(&on) {
+                errors.push(
+                    name.span(),
+                    format!(
+                        "the twin of `{name}` also gets `{on}(portal, ..)` to pick a portal, \
+                         which this impl already defines; rename one of them or mark it \
+                         `#[facade(skip)]`"
+                    ),
+                );
+            }
+        }
+    }
+    errors.finish()
+}
+
+#[derive(Default)]
+struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: proc_macro2::Span, message: impl std::fmt::Display) {
+        self.0.push(syn::Error::new(span, message));
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        let mut errors = self.0.into_iter();
+        let Some(mut first) = errors.next() else {
+            return Ok(());
+        };
+        for err in errors {
+            first.combine(err);
+        }
+        Err(first)
+    }
+}
