@@ -8,6 +8,11 @@
 //! `catch_unwind` and tell it apart from a panic in the user's future by whether the future was
 //! ever polled. A thread-local flag marks that window, and a panic hook installed once keeps that
 //! one expected panic out of the output while passing every other panic to the previous hook.
+//!
+//! Most blocking calls come from plain threads with no runtime context at all, which cannot be
+//! driving async tasks. Those take a fast path: enter the portal's context and drive the future
+//! on our own parker, without tokio's `block_on` bookkeeping. A thread-local mark refuses calls
+//! nested inside such a call, which tokio would not see.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -20,11 +25,28 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 use crate::Error;
-use crate::park::{Elapsed, Parked};
+use crate::park::{self, Elapsed, Parked};
 
 thread_local! {
     /// True while this thread runs code whose panics are expected and must stay quiet.
     static QUIET: Cell<bool> = const { Cell::new(false) };
+    /// True while this thread drives a call on the fast path, where tokio does not know it.
+    static IN_CALL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as driving a call, and restores the previous mark when dropped.
+struct InCall(bool);
+
+impl InCall {
+    fn enter() -> Self {
+        Self(IN_CALL.replace(true))
+    }
+}
+
+impl Drop for InCall {
+    fn drop(&mut self) {
+        IN_CALL.set(self.0);
+    }
 }
 
 static HOOK: Once = Once::new();
@@ -95,18 +117,26 @@ pub(crate) fn block_on_until<F: Future>(
     fut: F,
     deadline: Option<Instant>,
 ) -> Result<F::Output, Error> {
-    let fut = Parked::new(fut, deadline);
-    let finished = if can_probe() {
-        probe_and_block_on(handle, fut)?
-    } else {
+    if IN_CALL.get() {
+        // Nested inside one of our own fast-path calls.
+        return Err(Error::InAsyncContext);
+    }
+    if Handle::try_current().is_err() {
+        // Fast path. No runtime context on this thread means no runtime is driving it and it is
+        // inside no tokio `block_on`, so it may block. Enter the context and drive the future
+        // ourselves, which skips tokio's per-call bookkeeping and the probe below.
+        let _context = handle.enter();
+        let _in_call = InCall::enter();
+        return park::block_on(fut, deadline).map_err(|Elapsed| Error::Timeout);
+    }
+    if !can_probe() {
         // Conservative fallback: any runtime context counts as async, which also refuses
         // `spawn_blocking` threads. Documented as a caveat of `panic = "abort"`.
-        if Handle::try_current().is_ok() {
-            return Err(Error::InAsyncContext);
-        }
-        handle.block_on(fut)
-    };
-    finished.map_err(|Elapsed| Error::Timeout)
+        return Err(Error::InAsyncContext);
+    }
+    // A runtime context: a worker, a `block_on`, or a place where blocking is fine
+    // (`spawn_blocking`, `block_in_place`, an `EnterGuard`). Only tokio can tell which.
+    probe_and_block_on(handle, Parked::new(fut, deadline))?.map_err(|Elapsed| Error::Timeout)
 }
 
 /// [`block_on_until`] without a deadline.

@@ -107,6 +107,11 @@
 //! still returns [`Error::InAsyncContext`] but tokio's message is printed. Under
 //! `panic = "abort"`, panics cannot be caught, so the guard treats any thread inside a tokio
 //! runtime context as async, which also refuses `spawn_blocking` threads.
+//!
+//! A call made from a plain thread drives its future on that thread without tokio knowing, which
+//! is what makes it fast. Inside such a call, syncportal's own blocking calls are refused even
+//! within `block_in_place` (which tokio treats as a no-op off its workers; use `spawn_blocking`
+//! there), while tokio's own blocking APIs such as `Handle::block_on` are not refused by tokio.
 
 #![forbid(unsafe_code)]
 #![warn(

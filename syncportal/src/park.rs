@@ -3,8 +3,11 @@
 //! tokio's `Handle::block_on` parks its caller on a mutex and condvar. On a multi-thread runtime
 //! (the only kind a portal runs on) the caller's thread drives its one future and nothing else:
 //! IO and timers are driven by the workers. So [`Parked`] polls the future with a waker of its
-//! own and, while it is pending, spins briefly and then parks with `std::thread::park` (a futex
-//! on Linux). A wake that lands during the spin costs no system call on either side.
+//! own and, while it is pending, yields its CPU for a short while and then parks with
+//! `std::thread::park` (a futex on Linux). Yielding rather than spinning on a pause hint matters
+//! when the worker that will wake us shares our CPU: it runs at once instead of after our spin.
+//! A wake that lands while we yield costs no futex wake, and on virtual machines a sleeping CPU
+//! can take tens of microseconds to wake up.
 //!
 //! Deadlines are kept here too, on the caller's own clock, rather than with tokio timers: a
 //! timer fires only when a worker drives it, so a runtime whose workers are all stuck would
@@ -12,17 +15,15 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::hint;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// How many spin-loop hints to wait through before parking: a few microseconds, about one
-/// round trip to an idle runtime worker.
-const SPINS: u32 = 1 << 9;
+/// How long to keep yielding before parking: about one round trip to an idle runtime worker.
+const YIELD_FOR: Duration = Duration::from_micros(50);
 
 /// Wakes one blocked caller thread.
 struct Signal {
@@ -45,11 +46,13 @@ impl Wake for Signal {
 impl Signal {
     /// Waits until woken or until `deadline`. Returns false when the deadline passed first.
     fn wait(&self, deadline: Option<Instant>) -> bool {
-        for _ in 0..SPINS {
-            if self.woken.load(Ordering::Acquire) {
-                return true;
+        let started = Instant::now();
+        let yield_until = deadline.map_or(started + YIELD_FOR, |d| d.min(started + YIELD_FOR));
+        while !self.woken.load(Ordering::Acquire) {
+            if Instant::now() >= yield_until {
+                break;
             }
-            hint::spin_loop();
+            thread::yield_now();
         }
         while !self.woken.load(Ordering::Acquire) {
             match deadline {
@@ -154,6 +157,26 @@ impl<F: Future> Future for Parked<F> {
             if !signal.wait(deadline) || passed() {
                 return Poll::Ready(Err(Elapsed));
             }
+        }
+    }
+}
+
+/// Runs `fut` to completion on this thread, parking it on its own signal while the future is
+/// pending, until `deadline` passes. For threads outside any runtime: the caller enters the
+/// runtime's context first.
+pub(crate) fn block_on<F: Future>(fut: F, deadline: Option<Instant>) -> Result<F::Output, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let lease = Lease::take();
+    let (signal, waker) = lease.parts();
+    let mut cx = Context::from_waker(waker);
+    loop {
+        signal.woken.store(false, Ordering::Relaxed);
+        if let Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
+            return Ok(output);
+        }
+        let passed = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
+        if passed() || !signal.wait(deadline) {
+            return Err(Elapsed);
         }
     }
 }
