@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ pub(crate) struct Work {
     /// Set once when shutdown gives up waiting: in-flight work stops at its next poll.
     cancelling: AtomicBool,
     /// Admitted and not yet finished.
-    live: AtomicUsize,
+    live: Live,
     /// Wakes in-flight work when `cancelling` is set.
     cancel: Notify,
     /// Signalled when `live` reaches zero after close.
@@ -33,11 +33,38 @@ pub(crate) struct Work {
     cancelled: AtomicUsize,
 }
 
+const STRIPES: usize = 8;
+
+/// A count of admitted work, striped over cache lines so that threads calling at once do not
+/// all write one counter. Each unit leaves through the stripe it entered by.
+#[derive(Debug, Default)]
+struct Live([Stripe; STRIPES]);
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicUsize);
+
+impl Live {
+    /// This thread's stripe, handed out round-robin on first use.
+    fn stripe() -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+        }
+        STRIPE.with(|stripe| *stripe)
+    }
+
+    fn sum(&self) -> usize {
+        self.0.iter().map(|stripe| stripe.0.load(SeqCst)).sum()
+    }
+}
+
 /// Admission of one call or task. Dropping it without [`Ticket::complete`] counts as a
 /// cancellation when the portal is shutting down.
 #[derive(Debug)]
 pub(crate) struct Ticket<W: Deref<Target = Work>> {
     work: W,
+    stripe: usize,
     completed: bool,
 }
 
@@ -61,7 +88,7 @@ impl<W: Deref<Target = Work>> Drop for Ticket<W> {
             };
             counter.fetch_add(1, SeqCst);
         }
-        self.work.leave();
+        self.work.leave(self.stripe);
     }
 }
 
@@ -70,19 +97,22 @@ impl Work {
     pub(crate) fn admit<W: Deref<Target = Work>>(work: W) -> Result<Ticket<W>, Error> {
         // Increment before checking: shutdown sets `closed` then reads `live`, so either it sees
         // this work or this work sees `closed` (both SeqCst).
-        work.live.fetch_add(1, SeqCst);
+        let stripe = Live::stripe();
+        work.live.0[stripe].0.fetch_add(1, SeqCst);
         if work.closed.load(SeqCst) {
-            work.leave();
+            work.leave(stripe);
             return Err(Error::Closed);
         }
         Ok(Ticket {
             work,
+            stripe,
             completed: false,
         })
     }
 
-    fn leave(&self) {
-        if self.live.fetch_sub(1, SeqCst) == 1 && self.closed.load(SeqCst) {
+    fn leave(&self, stripe: usize) {
+        self.live.0[stripe].0.fetch_sub(1, SeqCst);
+        if self.closed.load(SeqCst) {
             // Take the lock so a waiter between its check and its wait cannot miss this.
             let _lock = self
                 .idle_lock
@@ -114,7 +144,7 @@ impl Work {
             .idle_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        while self.live.load(SeqCst) != 0 {
+        while self.live.sum() != 0 {
             let left = match deadline {
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
                 None => Duration::MAX,
@@ -133,7 +163,7 @@ impl Work {
 
     /// How many units are admitted and not yet finished.
     pub(crate) fn live(&self) -> usize {
-        self.live.load(SeqCst)
+        self.live.sum()
     }
 
     /// How many in-flight units finished, and how many were cancelled, since close.
