@@ -1050,3 +1050,49 @@ fn error_helpers_match_their_variant_only() {
         assert_eq!(flags, expected, "{error:?}");
     }
 }
+
+/// Shutdown races callers that keep calling: every call either runs or is refused, none is
+/// lost in between (a missed admission would let the runtime stop under a live call).
+#[test]
+fn shutdown_racing_eight_callers_accounts_for_every_call() {
+    watchdog(60, || {
+        for _ in 0..40 {
+            let portal = portal(2);
+            let start = Arc::new(Barrier::new(9));
+            let callers: Vec<_> = (0..8)
+                .map(|_| {
+                    let portal = portal.clone();
+                    let start = Arc::clone(&start);
+                    thread::spawn(move || {
+                        start.wait();
+                        let mut done = 0_u32;
+                        loop {
+                            let call = portal.call(async {
+                                tokio::task::yield_now().await;
+                                tokio::spawn(async { 1 }).await
+                            });
+                            match call {
+                                Ok(Ok(1)) => done += 1,
+                                Err(Error::Closed) => return done,
+                                other => panic!("a call gave {other:?}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            start.wait();
+            let report = portal.shutdown(Duration::from_secs(5)).expect("shutdown");
+            let done: u32 = callers.into_iter().map(|c| c.join().expect("caller")).sum();
+            assert!(report.finished as u64 <= u64::from(done) + 8, "{report:?}");
+            assert_eq!(
+                (report.cancelled, report.left_running),
+                (0, 0),
+                "{report:?}"
+            );
+            assert!(
+                report.finished <= 8,
+                "at most one call per caller in flight: {report:?}"
+            );
+        }
+    });
+}
