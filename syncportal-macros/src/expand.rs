@@ -30,6 +30,11 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
         .clone()
         .unwrap_or_else(|| format_ident!("Sync{}", async_ident));
     let view = format_ident!("{}WithTimeout", twin);
+    let vis = facade
+        .args
+        .vis
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(pub));
     let async_path = path_text(self_ty);
     let (impl_generics, ty_generics, where_clause) = block.generics.split_for_impl();
     let default_timeout = facade.args.timeout.map_or_else(
@@ -40,7 +45,7 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
     let mut twin_methods = Vec::new();
     let mut view_methods = Vec::new();
     for method in &facade.methods {
-        if method.args.skip.is_some() || !method.is_pub() {
+        if method.args.skip.is_some() || !method.is_visible() {
             continue;
         }
         let shape = Shape::of(method, self_ty)?;
@@ -100,7 +105,7 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
         #block
 
         #[doc = #twin_doc]
-        pub struct #twin #struct_generics #where_clause {
+        #vis struct #twin #struct_generics #where_clause {
             inner: #self_ty,
             portal: #p::Portal,
             timeout: #p::Option<#p::Duration>,
@@ -113,52 +118,52 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
             /// # Panics
             ///
             /// Panics if the global portal's runtime cannot start.
-            pub fn from_async(inner: #self_ty) -> Self {
+            #vis fn from_async(inner: #self_ty) -> Self {
                 Self::with_portal(inner, #p::Portal::global().clone())
             }
 
             /// Wraps an async value in its blocking twin, on `portal`.
-            pub fn with_portal(inner: #self_ty, portal: #p::Portal) -> Self {
+            #vis fn with_portal(inner: #self_ty, portal: #p::Portal) -> Self {
                 Self { inner, portal, timeout: #default_timeout }
             }
 
             /// The async value this twin wraps.
-            pub fn as_async(&self) -> &#self_ty {
+            #vis fn as_async(&self) -> &#self_ty {
                 &self.inner
             }
 
             /// The async value this twin wraps, mutably.
-            pub fn as_async_mut(&mut self) -> &mut #self_ty {
+            #vis fn as_async_mut(&mut self) -> &mut #self_ty {
                 &mut self.inner
             }
 
             /// Unwraps the async value.
-            pub fn into_async(self) -> #self_ty {
+            #vis fn into_async(self) -> #self_ty {
                 self.inner
             }
 
             /// The portal this twin's calls run on.
-            pub fn portal(&self) -> &#p::Portal {
+            #vis fn portal(&self) -> &#p::Portal {
                 &self.portal
             }
 
             /// The timeout of this twin's blocking calls; `None` leaves it to the portal.
-            pub fn timeout(&self) -> #p::Option<#p::Duration> {
+            #vis fn timeout(&self) -> #p::Option<#p::Duration> {
                 self.timeout
             }
 
             /// Sets the timeout of this twin's blocking calls; `None` leaves it to the portal.
-            pub fn set_timeout(&mut self, timeout: #p::Option<#p::Duration>) {
+            #vis fn set_timeout(&mut self, timeout: #p::Option<#p::Duration>) {
                 self.timeout = timeout;
             }
 
             /// A cheap view whose blocking calls use `timeout` instead.
-            pub fn with_timeout(&self, timeout: #p::Duration) -> #view<'_, #(#twin_args),*> {
+            #vis fn with_timeout(&self, timeout: #p::Duration) -> #view<'_, #(#twin_args),*> {
                 #view { twin: self, timeout }
             }
 
             #[doc(hidden)]
-            pub fn __syncportal_from_parts(
+            #vis fn __syncportal_from_parts(
                 inner: #self_ty,
                 portal: #p::Portal,
                 timeout: #p::Option<#p::Duration>,
@@ -193,11 +198,13 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
         }
 
         #[doc = #view_doc]
-        pub struct #view #view_generics #view_where {
+        #vis struct #view #view_generics #view_where {
             twin: &'__facade #twin #ty_generics,
             timeout: #p::Duration,
         }
 
+        // Written out: a derive would ask `Clone` of every type parameter.
+        #[allow(clippy::expl_impl_clone_on_copy)]
         impl #view_impl_generics ::core::clone::Clone for #view #view_ty_generics #view_where {
             fn clone(&self) -> Self {
                 Self { twin: self.twin, timeout: self.timeout }
@@ -349,6 +356,7 @@ impl Ctx<'_> {
         let (sig, args) = twin_signature(&method.item.sig, self_ty, &shape.output);
         let name = &sig.ident;
         let attrs = &method.item.attrs;
+        let vis = &method.item.vis;
         let call_generics = call_generics(&method.item.sig);
         let link = self.link_doc(method, shape);
         let portal_on = format_ident!("{}_on", name);
@@ -371,14 +379,14 @@ impl Ctx<'_> {
                     #[doc = #link]
                     #[doc = ""]
                     #[doc = " Runs on the global portal; see the `_on` variant to pick another."]
-                    pub #sig {
+                    #vis #sig {
                         Self::#portal_on(#p::Portal::global(), #(#args),*)
                     }
 
                     #(#attrs)*
                     #[doc = ""]
                     #[doc = #on_doc]
-                    pub #on_sig {
+                    #vis #on_sig {
                         #body
                     }
                 }
@@ -400,7 +408,7 @@ impl Ctx<'_> {
                     #(#attrs)*
                     #[doc = ""]
                     #[doc = #link]
-                    pub #sig { #body }
+                    #vis #sig { #body }
                 }
             }
             Receiver::Value => {
@@ -416,7 +424,7 @@ impl Ctx<'_> {
                     #(#attrs)*
                     #[doc = ""]
                     #[doc = #link]
-                    pub #sig {
+                    #vis #sig {
                         let Self { inner: __inner, portal: __portal, timeout: __timeout } = self;
                         #body
                     }
@@ -435,7 +443,7 @@ impl Ctx<'_> {
                     #(#attrs)*
                     #[doc = ""]
                     #[doc = #link]
-                    pub #sig { #body }
+                    #vis #sig { #body }
                 }
             }
         }
@@ -444,6 +452,7 @@ impl Ctx<'_> {
     fn view_method(&self, method: &Method, shape: &Shape, twin: &Ident) -> TokenStream {
         let (sig, args) = twin_signature(&method.item.sig, self.self_ty, &shape.output);
         let name = &sig.ident;
+        let vis = &method.item.vis;
         let call_generics = call_generics(&method.item.sig);
         let attrs = method
             .item
@@ -457,7 +466,7 @@ impl Ctx<'_> {
         quote! {
             #(#attrs)*
             #[doc = #doc]
-            pub #sig { #body }
+            #vis #sig { #body }
         }
     }
 
@@ -539,7 +548,10 @@ fn twin_signature(original: &Signature, self_ty: &Type, output: &Type) -> (Signa
     for (index, input) in sig.inputs.iter_mut().enumerate() {
         match input {
             FnArg::Receiver(receiver) => {
-                receiver.mutability = None;
+                // `mut self` binds mutably, which the twin does not need; `&mut self` stays.
+                if receiver.reference.is_none() {
+                    receiver.mutability = None;
+                }
             }
             FnArg::Typed(typed) => {
                 *typed.ty = replace_self((*typed.ty).clone(), self_ty);

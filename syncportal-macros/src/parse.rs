@@ -8,10 +8,12 @@ use syn::{
     Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Meta, Token, Type, Visibility,
 };
 
-/// Options on the `impl` block: `#[facade(name = "BlockingFoo", timeout = "5s")]`.
+/// Options on the `impl` block: `#[facade(name = "BlockingFoo", timeout = "5s", vis = "pub(crate)")]`.
 #[derive(Default)]
 pub(crate) struct FacadeArgs {
     pub(crate) name: Option<Ident>,
+    /// The twin's visibility; `pub` unless given.
+    pub(crate) vis: Option<Visibility>,
     /// Type-level default timeout, in nanoseconds, with the span of its literal.
     pub(crate) timeout: Option<(u64, Span)>,
 }
@@ -24,7 +26,7 @@ impl Parse for FacadeArgs {
             let Meta::NameValue(pair) = &option else {
                 return Err(syn::Error::new(
                     option.span(),
-                    "expected `name = \"SyncName\"` or `timeout = \"5s\"`",
+                    "expected `name = \"SyncName\"`, `timeout = \"5s\"` or `vis = \"pub(crate)\"`",
                 ));
             };
             let value = string_value(&pair.value)?;
@@ -36,13 +38,21 @@ impl Parse for FacadeArgs {
                     )
                 })?;
                 args.name = Some(Ident::new(&ident.to_string(), value.span()));
+            } else if pair.path.is_ident("vis") {
+                let vis = syn::parse_str::<Visibility>(&value.value()).map_err(|_| {
+                    syn::Error::new(
+                        value.span(),
+                        "`vis` must be a visibility, like \"pub(crate)\"",
+                    )
+                })?;
+                args.vis = Some(vis);
             } else if pair.path.is_ident("timeout") {
                 args.timeout = Some((parse_duration(&value)?, value.span()));
             } else {
                 return Err(syn::Error::new(
                     pair.path.span(),
-                    "unknown facade option; the impl block takes `name = \"SyncName\"` and \
-                     `timeout = \"5s\"`",
+                    "unknown facade option; the impl block takes `name = \"SyncName\"`, \
+                     `timeout = \"5s\"` and `vis = \"pub(crate)\"`",
                 ));
             }
         }
@@ -168,8 +178,10 @@ pub(crate) struct Method {
 }
 
 impl Method {
-    pub(crate) fn is_pub(&self) -> bool {
-        matches!(self.item.vis, Visibility::Public(_))
+    /// Whether the method is visible outside the impl (`pub`, `pub(crate)`, ...): only those get
+    /// a twin, with the same visibility.
+    pub(crate) fn is_visible(&self) -> bool {
+        !matches!(self.item.vis, Visibility::Inherited)
     }
 
     pub(crate) fn is_async(&self) -> bool {

@@ -66,7 +66,7 @@ pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
             }
             continue;
         }
-        if !method.is_pub() {
+        if !method.is_visible() {
             for span in args
                 .iter
                 .iter()
@@ -74,7 +74,7 @@ pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
             {
                 errors.push(
                     *span,
-                    "only `pub` methods get a blocking twin; make it `pub`",
+                    "private methods get no blocking twin; give it a visibility such as `pub` or `pub(crate)`",
                 );
             }
             continue;

@@ -29,7 +29,7 @@ const CANCEL_SETTLE: Duration = Duration::from_secs(1);
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use syncportal::Portal;
 ///
 /// let portal = Portal::global();
@@ -85,7 +85,7 @@ impl fmt::Debug for Portal {
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use syncportal::Portal;
 ///
 /// let portal = Portal::builder().build()?;
@@ -174,7 +174,7 @@ impl Portal {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// use syncportal::Portal;
     ///
     /// let portal = Portal::builder()
@@ -340,7 +340,7 @@ impl Portal {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// use syncportal::{Error, Portal};
     ///
     /// let slow = async { tokio::time::sleep(Duration::from_secs(60)).await };
@@ -457,7 +457,7 @@ impl Portal {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// use syncportal::{Error, Portal};
     ///
     /// let portal = Portal::builder().build()?;
@@ -568,7 +568,7 @@ impl PortalBuilder {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// use syncportal::{Error, Portal};
     ///
     /// let portal = Portal::builder().default_timeout(Duration::from_millis(5)).build()?;

@@ -20,7 +20,7 @@ use crate::{Error, Portal, guard};
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use syncportal::Portal;
 ///
 /// let mut task = Portal::global().spawn(async {
@@ -92,7 +92,7 @@ impl<T> Task<T> {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// use syncportal::Error;
     ///
     /// let mut task = syncportal::Portal::global().spawn(std::future::pending::<()>())?;
