@@ -1,0 +1,26 @@
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub struct Numbers;
+
+impl futures_core::Stream for Numbers {
+    type Item = u32;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u32>> {
+        Poll::Ready(None)
+    }
+}
+
+pub struct Client;
+
+#[syncportal::facade]
+impl Client {
+    #[facade(iter)]
+    async fn numbers(&self) -> Numbers {
+        Numbers
+    }
+}
+
+fn main() {
+    let _ = Client.numbers();
+}

@@ -1,0 +1,18 @@
+pub struct Client;
+
+#[syncportal::facade]
+impl Client {
+    #[facade(iter, sub)]
+    pub async fn admin(&self) -> Admin {
+        Admin
+    }
+}
+
+pub struct Admin;
+
+#[syncportal::facade]
+impl Admin {
+    pub async fn reset(&self) {}
+}
+
+fn main() {}
