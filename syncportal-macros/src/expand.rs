@@ -289,8 +289,8 @@ impl Shape {
         };
         let convert = if method.args.iter.is_some() {
             Convert::Iter(stream_item(&value))
-        } else if let Some((span, name)) = &method.args.sub {
-            Convert::Twin(twin_type(&value, name.as_ref(), *span)?)
+        } else if let Some((_, name)) = &method.args.sub {
+            Convert::Twin(twin_type(&value, name.as_ref())?)
         } else if is_self(&value) {
             Convert::Twin(syn::parse_quote!(Self))
         } else if is_impl_stream(&value) {
@@ -331,10 +331,11 @@ impl Shape {
         portal: &TokenStream,
         timeout: &TokenStream,
     ) -> TokenStream {
-        let p = private();
         match &self.convert {
             Convert::Same => value.clone(),
-            Convert::Iter(_) => quote!(#p::iter(#portal, #value)),
+            Convert::Iter(_) => {
+                quote_spanned!(self.output_span=> ::syncportal::__private::iter(#portal, #value))
+            }
             Convert::Twin(twin) => quote!(
                 <#twin>::__syncportal_from_parts(#value, ::core::clone::Clone::clone(#portal), #timeout)
             ),
@@ -353,14 +354,16 @@ impl Ctx<'_> {
     fn twin_method(&self, method: &Method, shape: &Shape) -> TokenStream {
         let p = private();
         let self_ty = self.self_ty;
-        let (sig, args) = twin_signature(&method.item.sig, self_ty, &shape.output);
+        let gets_on = matches!(method.receiver, Receiver::None) && method.is_async();
+        let (sig, args) = twin_signature(&method.item.sig, self_ty, &shape.output, gets_on);
         let name = &sig.ident;
         let attrs = &method.item.attrs;
+        let non_doc: Vec<_> = attrs.iter().filter(|a| !a.path().is_ident("doc")).collect();
         let vis = &method.item.vis;
         let call_generics = call_generics(&method.item.sig);
         let link = self.link_doc(method, shape);
         let portal_on = format_ident!("{}_on", name);
-        match method.receiver {
+        match &method.receiver {
             Receiver::None if method.is_async() => {
                 let on_sig = with_portal_param(&sig, &portal_on);
                 let body = body(
@@ -383,8 +386,7 @@ impl Ctx<'_> {
                         Self::#portal_on(#p::Portal::global(), #(#args),*)
                     }
 
-                    #(#attrs)*
-                    #[doc = ""]
+                    #(#non_doc)*
                     #[doc = #on_doc]
                     #vis #on_sig {
                         #body
@@ -450,7 +452,7 @@ impl Ctx<'_> {
     }
 
     fn view_method(&self, method: &Method, shape: &Shape, twin: &Ident) -> TokenStream {
-        let (sig, args) = twin_signature(&method.item.sig, self.self_ty, &shape.output);
+        let (sig, args) = twin_signature(&method.item.sig, self.self_ty, &shape.output, false);
         let name = &sig.ident;
         let vis = &method.item.vis;
         let call_generics = call_generics(&method.item.sig);
@@ -539,8 +541,14 @@ fn body(
 }
 
 /// The twin's signature: not async, the new output, `Self` in arguments meaning the async type,
-/// and every argument bound to a plain name. Returns the names to pass on.
-fn twin_signature(original: &Signature, self_ty: &Type, output: &Type) -> (Signature, Vec<Ident>) {
+/// and every argument bound to a plain name (renaming one called `portal` when `frees_portal`,
+/// for the `_on` variant's parameter). Returns the names to pass on.
+fn twin_signature(
+    original: &Signature,
+    self_ty: &Type,
+    output: &Type,
+    frees_portal: bool,
+) -> (Signature, Vec<Ident>) {
     let mut sig = original.clone();
     sig.asyncness = None;
     sig.output = syn::parse_quote!(-> #output);
@@ -561,7 +569,7 @@ fn twin_signature(original: &Signature, self_ty: &Type, output: &Type) -> (Signa
                         by_ref: None,
                         subpat: None,
                         ..
-                    }) if ident != "_" && ident != "portal" => ident.clone(),
+                    }) if ident != "_" && !(frees_portal && ident == "portal") => ident.clone(),
                     _ => format_ident!("__arg{}", index),
                 };
                 *typed.pat = Pat::Ident(PatIdent {
@@ -625,6 +633,15 @@ fn contains_impl_trait(ty: &Type) -> bool {
     finder.0
 }
 
+/// The `T` of a `Result<T, ..>`-like output, if it is one.
+pub(crate) fn ok_type(ty: &Type) -> Option<&Type> {
+    if is_result(ty) {
+        first_type_arg(ty)
+    } else {
+        None
+    }
+}
+
 fn is_result(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|segment| segment.ident == "Result")
 }
@@ -678,13 +695,37 @@ fn replace_self_outside_first_arg(ty: Type, self_ty: &Type) -> Type {
 /// meaning inside the twin's.
 fn replace_self(mut ty: Type, self_ty: &Type) -> Type {
     struct Replacer<'a>(&'a Type);
+    impl Replacer<'_> {
+        /// `Self::X` as `<Foo>::X`.
+        fn qualify(&self, qself: &mut Option<syn::QSelf>, path: &mut syn::Path) {
+            if qself.is_none()
+                && path.segments.len() > 1
+                && path.segments.first().is_some_and(|s| s.ident == "Self")
+            {
+                let rest: Vec<_> = path.segments.iter().skip(1).cloned().collect();
+                let ty = self.0;
+                let rest = quote!(#(#rest)::*);
+                let qualified: syn::ExprPath = syn::parse_quote!(<#ty>::#rest);
+                *qself = qualified.qself;
+                *path = qualified.path;
+            }
+        }
+    }
     impl VisitMut for Replacer<'_> {
         fn visit_type_mut(&mut self, ty: &mut Type) {
             if is_self(ty) {
                 *ty = self.0.clone();
             } else {
+                if let Type::Path(path) = ty {
+                    self.qualify(&mut path.qself, &mut path.path);
+                }
                 visit_mut::visit_type_mut(self, ty);
             }
+        }
+
+        fn visit_expr_path_mut(&mut self, expr: &mut syn::ExprPath) {
+            self.qualify(&mut expr.qself, &mut expr.path);
+            visit_mut::visit_expr_path_mut(self, expr);
         }
     }
     Replacer(self_ty).visit_type_mut(&mut ty);
@@ -729,7 +770,23 @@ fn stream_item(ty: &Type) -> Type {
 }
 
 /// `path::Target<G>` becomes `path::SyncTarget<G>` (or the given name).
-fn twin_type(ty: &Type, name: Option<&Ident>, span: Span) -> syn::Result<Type> {
+fn twin_type(ty: &Type, name: Option<&Ident>) -> syn::Result<Type> {
+    const WRAPPERS: &[&str] = &[
+        "Option", "Vec", "Box", "Arc", "Rc", "Cow", "HashMap", "BTreeMap",
+    ];
+    if let Some(segment) = last_segment(ty)
+        && WRAPPERS.iter().any(|wrapper| segment.ident == wrapper)
+    {
+        return Err(syn::Error::new_spanned(
+            ty,
+            format!(
+                "`sub` maps `Target` or `Result<Target, E>` to the twin, not `{}<Target>`; \
+                 return the subsystem itself, or mark the method `#[facade(skip)]` and wrap \
+                 each value with `SyncTarget::with_portal`",
+                segment.ident
+            ),
+        ));
+    }
     match ty {
         Type::Path(path) if path.qself.is_none() && !path.path.is_ident("Self") => {
             let mut path = path.clone();
@@ -740,8 +797,8 @@ fn twin_type(ty: &Type, name: Option<&Ident>, span: Span) -> syn::Result<Type> {
             Ok(Type::Path(path))
         }
         Type::Path(_) => Ok(syn::parse_quote!(Self)),
-        other => Err(syn::Error::new(
-            other.span().join(span).unwrap_or(span),
+        other => Err(syn::Error::new_spanned(
+            other,
             "`sub` needs a named facade type here, like `Target` or `Result<Target, E>`",
         )),
     }

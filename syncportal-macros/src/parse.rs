@@ -29,7 +29,14 @@ impl Parse for FacadeArgs {
                     "expected `name = \"SyncName\"`, `timeout = \"5s\"` or `vis = \"pub(crate)\"`",
                 ));
             };
-            let value = string_value(&pair.value)?;
+            let example = if pair.path.is_ident("name") {
+                "`name = \"BlockingFoo\"`"
+            } else if pair.path.is_ident("vis") {
+                "`vis = \"pub(crate)\"`"
+            } else {
+                "`timeout = \"5s\"`"
+            };
+            let value = string_value(&pair.value, example)?;
             if pair.path.is_ident("name") {
                 let ident = syn::parse_str::<Ident>(&value.value()).map_err(|_| {
                     syn::Error::new(
@@ -60,15 +67,16 @@ impl Parse for FacadeArgs {
     }
 }
 
-fn string_value(expr: &syn::Expr) -> syn::Result<LitStr> {
+/// The string literal of `option = "..."`; `example` shows a valid one in the error.
+fn string_value(expr: &syn::Expr, example: &str) -> syn::Result<LitStr> {
     match expr {
         syn::Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Str(lit),
             ..
         }) => Ok(lit.clone()),
-        other => Err(syn::Error::new(
-            other.span(),
-            "expected a string literal, like \"5s\"",
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("expected a string literal, like {example}"),
         )),
     }
 }
@@ -100,8 +108,19 @@ fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
     };
     let value: f64 = number.parse().map_err(|_| invalid())?;
     let nanos = value * scale;
-    if !(1.0..1.8e19).contains(&nanos) {
-        return Err(invalid());
+    if nanos < 1.0 {
+        return Err(syn::Error::new(
+            lit.span(),
+            "a zero timeout would fail every call that is not ready at once; write a positive \
+             duration, or leave `timeout` out for no limit",
+        ));
+    }
+    if nanos >= 1.8e19 {
+        return Err(syn::Error::new(
+            lit.span(),
+            "this timeout is longer than the twin can store (about 584 years); leave `timeout` \
+             out for no limit",
+        ));
     }
     // In range and positive, checked above.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -130,7 +149,7 @@ impl MethodArgs {
                 let name = match &option {
                     Meta::Path(_) => None,
                     Meta::NameValue(pair) => {
-                        let value = string_value(&pair.value)?;
+                        let value = string_value(&pair.value, "`sub = \"SyncTarget\"`")?;
                         let ident = syn::parse_str::<Ident>(&value.value()).map_err(|_| {
                             syn::Error::new(
                                 value.span(),
@@ -159,7 +178,6 @@ impl MethodArgs {
 }
 
 /// How a method takes `self`.
-#[derive(Clone, Copy)]
 pub(crate) enum Receiver {
     /// An associated function: no `self`.
     None,
@@ -167,7 +185,7 @@ pub(crate) enum Receiver {
     Mut,
     Value,
     /// `self: Box<Self>`, `self: Pin<&mut Self>` and the like.
-    Typed(Span),
+    Typed(Box<Type>),
 }
 
 /// One method of the annotated `impl` block.
@@ -281,7 +299,7 @@ fn receiver(function: &ImplItemFn) -> Receiver {
                         }
                     }
                     ty if is_self(ty) => Receiver::Value,
-                    ty => Receiver::Typed(ty.span()),
+                    ty => Receiver::Typed(Box::new(ty.clone())),
                 };
             }
             match (&receiver.reference, &receiver.mutability) {

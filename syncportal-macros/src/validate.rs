@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use syn::spanned::Spanned;
-use syn::{Ident, Type};
+use syn::visit::Visit;
+use syn::{Ident, ReturnType, Type, TypeImplTrait, TypeParamBound};
 
 use crate::parse::{Facade, Receiver};
 
@@ -46,23 +47,39 @@ pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
     if let Err(err) = self_ident(facade) {
         errors.0.push(err);
     }
+    if has_elided_lifetime(&facade.block.self_ty) {
+        errors.spanned(
+            &facade.block.self_ty,
+            "the twin is a struct and needs every lifetime named; write `impl<'a> Foo<'a>` \
+             instead of `impl Foo<'_>`",
+        );
+    }
     for span in &facade.stray {
         errors.push(
             *span,
             "#[facade(...)] options go on methods of the impl block",
         );
     }
+    // Only names the twin actually gets can collide.
     let names: HashSet<String> = facade
         .methods
         .iter()
-        .map(|m| m.name().to_string())
+        .filter(|method| method.args.skip.is_none() && method.is_visible())
+        .map(|method| method.name().to_string())
         .collect();
     for method in &facade.methods {
         let args = &method.args;
         let name = method.name();
         if let Some(skip) = args.skip {
             if args.iter.is_some() || args.sub.is_some() {
-                errors.push(skip, "`skip` leaves the method out; it cannot be combined");
+                let other = if args.iter.is_some() { "iter" } else { "sub" };
+                errors.push(
+                    skip,
+                    format!(
+                        "`skip` leaves the method out of the twin, so `{other}` has no effect; \
+                         keep one of them"
+                    ),
+                );
             }
             continue;
         }
@@ -85,11 +102,18 @@ pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
                 "a method returns either a stream (`iter`) or a subsystem (`sub`)",
             );
         }
-        if let Receiver::Typed(span) = method.receiver {
-            errors.push(
-                span,
+        if let Receiver::Typed(ty) = &method.receiver {
+            errors.spanned(
+                ty,
                 "a facade method takes `&self`, `&mut self` or `self`; this receiver has no \
                  blocking twin, so mark the method `#[facade(skip)]`",
+            );
+        }
+        if let Some(stream) = unbounded_impl_stream(&method.item.sig.output) {
+            errors.spanned(
+                stream,
+                "a stream read through a blocking iterator must be `Send + 'static`; write \
+                 `impl Stream<Item = T> + Send + 'static`, or mark the method `#[facade(skip)]`",
             );
         }
         if method.item.sig.unsafety.is_some() {
@@ -129,6 +153,10 @@ pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
 struct Errors(Vec<syn::Error>);
 
 impl Errors {
+    fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.0.push(syn::Error::new_spanned(tokens, message));
+    }
+
     fn push(&mut self, span: proc_macro2::Span, message: impl std::fmt::Display) {
         self.0.push(syn::Error::new(span, message));
     }
@@ -143,4 +171,41 @@ impl Errors {
         }
         Err(first)
     }
+}
+
+fn has_elided_lifetime(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
+            self.0 |= lifetime.ident == "_";
+        }
+        fn visit_type_reference(&mut self, reference: &'ast syn::TypeReference) {
+            self.0 |= reference.lifetime.is_none();
+            syn::visit::visit_type_reference(self, reference);
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_type(ty);
+    finder.0
+}
+
+/// An `impl Stream` output (bare or as the `Ok` type) that lacks `Send` or `'static`.
+fn unbounded_impl_stream(output: &ReturnType) -> Option<&TypeImplTrait> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let ty = crate::expand::ok_type(ty).unwrap_or(ty);
+    let Type::ImplTrait(impl_trait) = ty else {
+        return None;
+    };
+    let named = |name: &str| {
+        impl_trait.bounds.iter().any(|bound| match bound {
+            TypeParamBound::Trait(t) => t.path.segments.last().is_some_and(|s| s.ident == name),
+            _ => false,
+        })
+    };
+    let is_static = impl_trait.bounds.iter().any(
+        |bound| matches!(bound, TypeParamBound::Lifetime(lifetime) if lifetime.ident == "static"),
+    );
+    (named("Stream") && !(named("Send") && is_static)).then_some(impl_trait)
 }

@@ -21,8 +21,20 @@ pub fn block_on<F: Future>(
     }
 }
 
+/// A stream a twin can hand out as a blocking iterator.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Send + 'static` stream, so the twin cannot read it as a blocking \
+               iterator",
+    label = "`#[facade(iter)]` or an `impl Stream` output needs a `Stream + Send + 'static` here",
+    note = "return a type implementing `futures_core::Stream` that is `Send + 'static`, or drop \
+            `#[facade(iter)]`"
+)]
+pub trait BlockingStream: Stream + Send + 'static {}
+
+impl<S: Stream + Send + 'static> BlockingStream for S {}
+
 /// Reads a stream returned by an async method as a blocking iterator.
-pub fn iter<S: Stream + Send + 'static>(portal: &Portal, stream: S) -> BlockingIter<S::Item> {
+pub fn iter<S: BlockingStream>(portal: &Portal, stream: S) -> BlockingIter<S::Item> {
     portal.iter(stream)
 }
 

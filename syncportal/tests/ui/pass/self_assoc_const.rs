@@ -1,5 +1,4 @@
 //! `Self::CONST` in a signature means the async type's constant on the twin too.
-//! Disabled: the twin's signature keeps `Self::N`, which names the twin (no such constant).
 
 #![deny(warnings)]
 

@@ -1,6 +1,5 @@
 //! A skipped (or private) `connect_on` is not on the twin, so the `connect_on(portal, ..)`
 //! generated for an async `connect` does not collide with it.
-//! Disabled: the macro refuses this (it checks the names of all methods, skipped or not).
 
 #[derive(Debug)]
 pub struct Client {
