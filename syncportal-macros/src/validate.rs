@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{Ident, ReturnType, Type, TypeImplTrait, TypeParamBound};
 
-use crate::parse::{Facade, Receiver};
+use crate::parse::{Facade, Method, Receiver};
 
 /// Methods every twin has; an async method of the same name would collide with them.
 pub(crate) const TWIN_METHODS: &[&str] = &[
@@ -68,85 +68,89 @@ pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
         .map(|method| method.name().to_string())
         .collect();
     for method in &facade.methods {
-        let args = &method.args;
-        let name = method.name();
-        if let Some(skip) = args.skip {
-            if args.iter.is_some() || args.sub.is_some() {
-                let other = if args.iter.is_some() { "iter" } else { "sub" };
-                errors.push(
-                    skip,
-                    format!(
-                        "`skip` leaves the method out of the twin, so `{other}` has no effect; \
-                         keep one of them"
-                    ),
-                );
-            }
-            continue;
-        }
-        if !method.is_visible() {
-            for span in args
-                .iter
-                .iter()
-                .chain(args.sub.as_ref().map(|(span, _)| span))
-            {
-                errors.push(
-                    *span,
-                    "private methods get no blocking twin; give it a visibility such as `pub` or `pub(crate)`",
-                );
-            }
-            continue;
-        }
-        if let (Some(iter), Some(_)) = (args.iter, &args.sub) {
+        validate_method(method, &names, &mut errors);
+    }
+    errors.finish()
+}
+
+fn validate_method(method: &Method, names: &HashSet<String>, errors: &mut Errors) {
+    let args = &method.args;
+    let name = method.name();
+    if let Some(skip) = args.skip {
+        if args.iter.is_some() || args.sub.is_some() {
+            let other = if args.iter.is_some() { "iter" } else { "sub" };
             errors.push(
-                iter,
-                "a method returns either a stream (`iter`) or a subsystem (`sub`)",
-            );
-        }
-        if let Receiver::Typed(ty) = &method.receiver {
-            errors.spanned(
-                ty,
-                "a facade method takes `&self`, `&mut self` or `self`; this receiver has no \
-                 blocking twin, so mark the method `#[facade(skip)]`",
-            );
-        }
-        if let Some(stream) = unbounded_impl_stream(&method.item.sig.output) {
-            errors.spanned(
-                stream,
-                "a stream read through a blocking iterator must be `Send + 'static`; write \
-                 `impl Stream<Item = T> + Send + 'static`, or mark the method `#[facade(skip)]`",
-            );
-        }
-        if method.item.sig.unsafety.is_some() {
-            errors.push(
-                method.item.sig.unsafety.span(),
-                "unsafe methods are not mirrored; mark the method `#[facade(skip)]` and call it \
-                 through `as_async()`",
-            );
-        }
-        if TWIN_METHODS.contains(&name.to_string().as_str()) {
-            errors.push(
-                name.span(),
+                skip,
                 format!(
-                    "`{name}` is a method every twin already has; rename it or mark it \
-                     `#[facade(skip)]`"
+                    "`skip` leaves the method out of the twin, so `{other}` has no effect; \
+                         keep one of them"
                 ),
             );
         }
-        if matches!(method.receiver, Receiver::None) && method.is_async() {
-            let on = format!("{name}_on");
-            if names.contains(&on) {
-                errors.push(
-                    name.span(),
-                    format!(
-                        "the twin of `{name}` also gets `{on}(portal, ..)` to pick a portal, \
+        return;
+    }
+    if !method.is_visible() {
+        for span in args
+            .iter
+            .iter()
+            .chain(args.sub.as_ref().map(|(span, _)| span))
+        {
+            errors.push(
+                    *span,
+                    "private methods get no blocking twin; give it a visibility such as `pub` or `pub(crate)`",
+                );
+        }
+        return;
+    }
+    if let (Some(iter), Some(_)) = (args.iter, &args.sub) {
+        errors.push(
+            iter,
+            "a method returns either a stream (`iter`) or a subsystem (`sub`)",
+        );
+    }
+    if let Receiver::Typed(ty) = &method.receiver {
+        errors.spanned(
+            ty,
+            "a facade method takes `&self`, `&mut self` or `self`; this receiver has no \
+                 blocking twin, so mark the method `#[facade(skip)]`",
+        );
+    }
+    if let Some(stream) = unbounded_impl_stream(&method.item.sig.output) {
+        errors.spanned(
+            stream,
+            "a stream read through a blocking iterator must be `Send + 'static`; write \
+                 `impl Stream<Item = T> + Send + 'static`, or mark the method `#[facade(skip)]`",
+        );
+    }
+    if method.item.sig.unsafety.is_some() {
+        errors.push(
+            method.item.sig.unsafety.span(),
+            "unsafe methods are not mirrored; mark the method `#[facade(skip)]` and call it \
+                 through `as_async()`",
+        );
+    }
+    if TWIN_METHODS.contains(&name.to_string().as_str()) {
+        errors.push(
+            name.span(),
+            format!(
+                "`{name}` is a method every twin already has; rename it or mark it \
+                     `#[facade(skip)]`"
+            ),
+        );
+    }
+    if matches!(method.receiver, Receiver::None) && method.is_async() {
+        let on = format!("{name}_on");
+        if names.contains(&on) {
+            errors.push(
+                name.span(),
+                format!(
+                    "the twin of `{name}` also gets `{on}(portal, ..)` to pick a portal, \
                          which this impl already defines; rename one of them or mark it \
                          `#[facade(skip)]`"
-                    ),
-                );
-            }
+                ),
+            );
         }
     }
-    errors.finish()
 }
 
 #[derive(Default)]
