@@ -75,6 +75,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         portal.call(async { 1 })
     );
 
+    section("facade: an async type and its generated blocking twin");
+    facade()?;
+
     section("shutdown: refuse, wait, cancel, report");
     let own = Portal::builder()
         .thread_name("tour")
@@ -132,6 +135,97 @@ fn loopback(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
             stream.read_exact(&mut buf).await
         })
     });
+    Ok(())
+}
+
+/// A tiny async SDK. `#[syncportal::facade]` adds `SyncThermometer` next to it.
+#[derive(Debug, Clone)]
+pub struct Thermometer {
+    offset: f64,
+}
+
+/// The SDK's error; portal errors (guard, timeout, shutdown) convert into it.
+#[derive(Debug)]
+pub enum SensorError {
+    /// No such sensor.
+    Unknown(u8),
+    /// The portal refused or gave up on the call.
+    Portal(Error),
+}
+
+impl From<Error> for SensorError {
+    fn from(err: Error) -> Self {
+        Self::Portal(err)
+    }
+}
+
+impl std::fmt::Display for SensorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unknown(id) => write!(f, "unknown sensor {id}"),
+            Self::Portal(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for SensorError {}
+
+#[syncportal::facade]
+impl Thermometer {
+    /// Connects to the sensor bus.
+    ///
+    /// # Errors
+    ///
+    /// Never here; a real SDK would fail on IO.
+    pub async fn connect(offset: f64) -> Result<Self, SensorError> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(Self { offset })
+    }
+
+    /// Reads one sensor, taking `delay` to answer.
+    ///
+    /// # Errors
+    ///
+    /// [`SensorError::Unknown`] for sensors other than 0 to 3.
+    pub async fn read(&self, sensor: u8, delay: Duration) -> Result<f64, SensorError> {
+        tokio::time::sleep(delay).await;
+        match sensor {
+            0..=3 => Ok(self.offset + f64::from(sensor)),
+            other => Err(SensorError::Unknown(other)),
+        }
+    }
+}
+
+/// The same SDK used from async code and, through the generated twin, from sync code.
+fn facade() -> Result<(), Box<dyn std::error::Error>> {
+    let portal = Portal::global();
+    let fast = Duration::from_millis(1);
+    let from_async = portal.call(async {
+        let thermometer = Thermometer::connect(20.0).await?;
+        thermometer.read(2, fast).await
+    })??;
+    println!("  async: Thermometer::connect(..).await?.read(2).await  -> {from_async}");
+    let thermometer = SyncThermometer::connect(20.0)?;
+    println!(
+        "  sync:  SyncThermometer::connect(..)?.read(2)          -> {}",
+        thermometer.read(2, fast)?
+    );
+    println!(
+        "  sync, unknown sensor                               -> {:?}",
+        thermometer.read(9, fast).err()
+    );
+    let hurried = thermometer
+        .with_timeout(Duration::from_millis(5))
+        .read(1, Duration::from_secs(1));
+    println!(
+        "  sync, 5 ms timeout on a 1 s read                   -> {:?}",
+        hurried.err()
+    );
+    let inside = portal.call(async { thermometer.read(1, fast) })?;
+    println!(
+        "  sync twin called inside async code                 -> {:?}",
+        inside.err()
+    );
     Ok(())
 }
 
