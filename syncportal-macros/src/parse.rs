@@ -271,8 +271,13 @@ pub(crate) fn strip(item: TokenStream) -> Option<ItemImpl> {
     Some(block)
 }
 
+/// `#[facade(..)]`, also when written with its full path `#[syncportal::facade(..)]`.
 fn is_facade_attr(attr: &Attribute) -> bool {
-    attr.path().is_ident("facade")
+    let path = attr.path();
+    path.is_ident("facade")
+        || (path.segments.len() == 2
+            && path.segments[0].ident == "syncportal"
+            && path.segments[1].ident == "facade")
 }
 
 fn take_facade_attrs(attrs: &mut Vec<Attribute>) -> Vec<Attribute> {
