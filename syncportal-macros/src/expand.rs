@@ -197,6 +197,10 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
             }
         }
 
+        impl #impl_generics #p::Facade for #self_ty #where_clause {
+            type Twin = #twin #ty_generics;
+        }
+
         #[doc = #view_doc]
         #vis struct #view #view_generics #view_where {
             twin: &'__facade #twin #ty_generics,
@@ -257,8 +261,8 @@ enum Convert {
     Same,
     /// A stream, read through a `BlockingIter` of this item type.
     Iter(Type),
-    /// A facade type, wrapped in this twin type.
-    Twin(Type),
+    /// A facade type, wrapped in this twin type; `of` names the async type when it is not `Self`.
+    Twin { twin: Type, of: Option<Box<Type>> },
 }
 
 /// The twin's view of one method's signature.
@@ -290,9 +294,15 @@ impl Shape {
         let convert = if method.args.iter.is_some() {
             Convert::Iter(stream_item(&value))
         } else if let Some((_, name)) = &method.args.sub {
-            Convert::Twin(twin_type(&value, name.as_ref())?)
+            Convert::Twin {
+                twin: twin_type(&value, name.as_ref())?,
+                of: (!is_self(&value)).then(|| Box::new(value.clone())),
+            }
         } else if is_self(&value) {
-            Convert::Twin(syn::parse_quote!(Self))
+            Convert::Twin {
+                twin: syn::parse_quote!(Self),
+                of: None,
+            }
         } else if is_impl_stream(&value) {
             Convert::Iter(stream_item(&value))
         } else {
@@ -301,7 +311,7 @@ impl Shape {
         let converted: Type = match &convert {
             Convert::Same => replace_self(value.clone(), self_ty),
             Convert::Iter(item) => syn::parse_quote!(::syncportal::__private::BlockingIter<#item>),
-            Convert::Twin(twin) => twin.clone(),
+            Convert::Twin { twin, .. } => twin.clone(),
         };
         let output = if result {
             let mut outer = replace_self_outside_first_arg(declared, self_ty);
@@ -336,9 +346,19 @@ impl Shape {
             Convert::Iter(_) => {
                 quote_spanned!(self.output_span=> ::syncportal::__private::iter(#portal, #value))
             }
-            Convert::Twin(twin) => quote!(
-                <#twin>::__syncportal_from_parts(#value, ::core::clone::Clone::clone(#portal), #timeout)
-            ),
+            Convert::Twin { twin, of } => {
+                let check = of.as_ref().map(|of| {
+                    quote_spanned!(self.output_span=> ::syncportal::__private::assert_facade::<#of>();)
+                });
+                quote!({
+                    #check
+                    <#twin>::__syncportal_from_parts(
+                        #value,
+                        ::core::clone::Clone::clone(#portal),
+                        #timeout,
+                    )
+                })
+            }
         }
     }
 }

@@ -218,6 +218,9 @@ pub(crate) struct Facade {
     pub(crate) methods: Vec<Method>,
     /// `#[facade]` options found on items that are not methods.
     pub(crate) stray: Vec<Span>,
+    /// `#[cfg_attr(.., facade(..))]`: options the macro cannot see, since `cfg_attr` is
+    /// resolved after it runs.
+    pub(crate) conditional: Vec<Attribute>,
 }
 
 pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Facade> {
@@ -231,9 +234,20 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Facade>
     })?;
     let mut methods = Vec::new();
     let mut stray = Vec::new();
+    let mut conditional = Vec::new();
     for item in &mut block.items {
         match item {
             ImplItem::Fn(function) => {
+                conditional.extend(
+                    function
+                        .attrs
+                        .iter()
+                        .filter(|attr| mentions_facade_in_cfg_attr(attr))
+                        .cloned(),
+                );
+                function
+                    .attrs
+                    .retain(|attr| !mentions_facade_in_cfg_attr(attr));
                 let mut method_args = MethodArgs::default();
                 for attr in take_facade_attrs(&mut function.attrs) {
                     method_args.merge(&attr)?;
@@ -254,6 +268,7 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Facade>
         block,
         methods,
         stray,
+        conditional,
     })
 }
 
@@ -269,6 +284,20 @@ pub(crate) fn strip(item: TokenStream) -> Option<ItemImpl> {
         }
     }
     Some(block)
+}
+
+fn mentions_facade_in_cfg_attr(attr: &Attribute) -> bool {
+    fn mentions(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => ident == "facade",
+            proc_macro2::TokenTree::Group(group) => mentions(group.stream()),
+            _ => false,
+        })
+    }
+    match &attr.meta {
+        Meta::List(list) if list.path.is_ident("cfg_attr") => mentions(list.tokens.clone()),
+        _ => false,
+    }
 }
 
 /// `#[facade(..)]`, also when written with its full path `#[syncportal::facade(..)]`.

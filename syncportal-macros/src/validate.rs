@@ -54,6 +54,13 @@ pub(crate) fn validate(facade: &Facade) -> syn::Result<()> {
              instead of `impl Foo<'_>`",
         );
     }
+    for attr in &facade.conditional {
+        errors.spanned(
+            attr,
+            "facade options cannot be conditional: `cfg_attr` is resolved after the macro runs; \
+             write the option unconditionally, or put `#[cfg(..)]` on two versions of the method",
+        );
+    }
     for span in &facade.stray {
         errors.push(
             *span,

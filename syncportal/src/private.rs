@@ -54,3 +54,18 @@ impl<E: From<Error>> SdkError for E {}
 pub fn sdk_error<E: SdkError>(err: Error) -> E {
     E::from(err)
 }
+
+/// Every type with a `#[syncportal::facade]` names its twin here, so a `#[facade(sub)]` that
+/// points at a type without one can say so.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no blocking twin, so `#[facade(sub)]` cannot return one",
+    label = "`#[facade(sub)]` returns the twin of this type",
+    note = "put `#[syncportal::facade]` on `{Self}`'s impl block, or drop `#[facade(sub)]`"
+)]
+pub trait Facade {
+    /// The generated blocking twin.
+    type Twin;
+}
+
+/// Compiles only when `T` has a facade; the error carries the fix.
+pub fn assert_facade<T: Facade + ?Sized>() {}
