@@ -44,6 +44,7 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
 
     let mut twin_methods = Vec::new();
     let mut view_methods = Vec::new();
+    let mut mut_view_methods = Vec::new();
     for method in &facade.methods {
         if method.args.skip.is_some() || !method.is_visible() {
             continue;
@@ -55,10 +56,13 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
             default_timeout: &default_timeout,
         };
         twin_methods.push(ctx.twin_method(method, &shape));
-        if matches!(method.receiver, Receiver::Ref)
-            && (method.is_async() || shape.convert_needs_portal())
-        {
-            view_methods.push(ctx.view_method(method, &shape, &twin));
+        if method.is_async() || shape.convert_needs_portal() {
+            if matches!(method.receiver, Receiver::Ref) {
+                view_methods.push(ctx.view_method(method, &shape, &twin));
+            }
+            if matches!(method.receiver, Receiver::Ref | Receiver::Mut) {
+                mut_view_methods.push(ctx.view_method(method, &shape, &twin));
+            }
         }
     }
 
@@ -99,6 +103,11 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
     let view_doc = format!(
         " A view of [`{twin}`] whose blocking calls use another timeout, made by \
          [`{twin}::with_timeout`]."
+    );
+    let mut_view = format_ident!("{}WithTimeoutMut", twin);
+    let mut_view_doc = format!(
+        " A view of [`{twin}`] whose blocking calls, `&mut self` ones included, use another \
+         timeout, made by [`{twin}::with_timeout_mut`]."
     );
 
     Ok(quote! {
@@ -160,6 +169,14 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
             /// A cheap view whose blocking calls use `timeout` instead.
             #vis fn with_timeout(&self, timeout: #p::Duration) -> #view<'_, #(#twin_args),*> {
                 #view { twin: self, timeout }
+            }
+
+            /// Like [`with_timeout`](Self::with_timeout), for `&mut self` methods too.
+            #vis fn with_timeout_mut(
+                &mut self,
+                timeout: #p::Duration,
+            ) -> #mut_view<'_, #(#twin_args),*> {
+                #mut_view { twin: self, timeout }
             }
 
             #[doc(hidden)]
@@ -228,6 +245,25 @@ pub(crate) fn expand(facade: &Facade) -> syn::Result<TokenStream> {
         #[allow(clippy::needless_pass_by_value, clippy::must_use_candidate)]
         impl #view_impl_generics #view #view_ty_generics #view_where {
             #(#view_methods)*
+        }
+
+        #[doc = #mut_view_doc]
+        #vis struct #mut_view #view_generics #view_where {
+            twin: &'__facade mut #twin #ty_generics,
+            timeout: #p::Duration,
+        }
+
+        impl #view_impl_generics ::core::fmt::Debug for #mut_view #view_ty_generics #view_where {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#mut_view))
+                    .field("timeout", &self.timeout)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        #[allow(clippy::needless_pass_by_value, clippy::must_use_candidate)]
+        impl #view_impl_generics #mut_view #view_ty_generics #view_where {
+            #(#mut_view_methods)*
         }
     })
 }

@@ -19,6 +19,7 @@ pub(crate) const TWIN_METHODS: &[&str] = &[
     "timeout",
     "set_timeout",
     "with_timeout",
+    "with_timeout_mut",
 ];
 
 /// The async type's name: the last segment of the `impl`'s self type.

@@ -1,4 +1,5 @@
-//! `with_timeout(d).method()` runs one call with another timeout and leaves the twin's alone.
+//! `with_timeout(d).method()` runs one call with another timeout and leaves the twin's alone;
+//! `with_timeout_mut(d)` does the same for `&mut self` methods.
 
 #![deny(warnings)]
 
@@ -11,7 +12,9 @@ pub enum SdkError {
 }
 
 #[derive(Debug)]
-pub struct Client;
+pub struct Client {
+    bumps: u32,
+}
 
 #[syncportal::facade(timeout = "10s")]
 impl Client {
@@ -22,6 +25,12 @@ impl Client {
 
     pub async fn quick(&self) -> u8 {
         1
+    }
+
+    pub async fn bump(&mut self, millis: u64) -> u32 {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.bumps += 1;
+        self.bumps
     }
 }
 
@@ -36,7 +45,7 @@ fn watchdog() {
 
 fn main() {
     watchdog();
-    let client = SyncClient::from_async(Client);
+    let mut client = SyncClient::from_async(Client { bumps: 0 });
     let strict = client.with_timeout(Duration::from_millis(5));
     assert!(matches!(
         strict.sleep(10_000),
@@ -50,4 +59,10 @@ fn main() {
     assert_eq!(client.sleep(1).unwrap(), 1);
     // A zero timeout polls once: ready work still finishes.
     assert_eq!(client.with_timeout(Duration::ZERO).quick(), Ok(1));
+    // `&mut self` methods through the mutable view; a timed-out bump never happened.
+    let mut hurried = client.with_timeout_mut(Duration::from_millis(5));
+    assert_eq!(hurried.bump(10_000), Err(syncportal::Error::Timeout));
+    assert_eq!(hurried.bump(0), Ok(1));
+    assert_eq!(hurried.quick(), Ok(1));
+    assert_eq!(client.bump(0), Ok(2));
 }
