@@ -20,6 +20,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Once;
 use std::task::{Context, Poll};
+use std::thread::LocalKey;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
@@ -34,18 +35,25 @@ thread_local! {
     static IN_CALL: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks this thread as driving a call, and restores the previous mark when dropped.
-struct InCall(bool);
+/// Sets one of the flags above for a scope, restoring its previous value when dropped, so
+/// scopes nest (and unwind) correctly.
+struct FlagScope {
+    flag: &'static LocalKey<Cell<bool>>,
+    previous: bool,
+}
 
-impl InCall {
-    fn enter() -> Self {
-        Self(IN_CALL.replace(true))
+impl FlagScope {
+    fn enter(flag: &'static LocalKey<Cell<bool>>) -> Self {
+        Self {
+            flag,
+            previous: flag.replace(true),
+        }
     }
 }
 
-impl Drop for InCall {
+impl Drop for FlagScope {
     fn drop(&mut self) {
-        IN_CALL.set(self.0);
+        self.flag.set(self.previous);
     }
 }
 
@@ -61,21 +69,6 @@ fn install_quiet_hook() {
             }
         }));
     });
-}
-
-/// Restores the previous value of `QUIET` when dropped, so nested guards compose.
-struct QuietScope(bool);
-
-impl QuietScope {
-    fn enter() -> Self {
-        Self(QUIET.replace(true))
-    }
-}
-
-impl Drop for QuietScope {
-    fn drop(&mut self) {
-        QUIET.set(self.0);
-    }
 }
 
 pin_project_lite::pin_project! {
@@ -126,7 +119,7 @@ pub(crate) fn block_on_until<F: Future>(
         // inside no tokio `block_on`, so it may block. Enter the context and drive the future
         // ourselves, which skips tokio's per-call bookkeeping and the probe below.
         let _context = handle.enter();
-        let _in_call = InCall::enter();
+        let _in_call = FlagScope::enter(&IN_CALL);
         return park::block_on(fut, deadline).map_err(|Elapsed| Error::Timeout);
     }
     if !can_probe() {
@@ -151,7 +144,7 @@ pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
 
 fn probe_and_block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, Error> {
     install_quiet_hook();
-    let scope = QuietScope::enter();
+    let scope = FlagScope::enter(&QUIET);
     let fut = Polled {
         inner: fut,
         started: false,
@@ -180,6 +173,6 @@ pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
         return Some(f());
     }
     install_quiet_hook();
-    let _scope = QuietScope::enter();
+    let _scope = FlagScope::enter(&QUIET);
     panic::catch_unwind(AssertUnwindSafe(f)).ok()
 }
