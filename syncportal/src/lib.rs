@@ -88,6 +88,26 @@
 //! # Ok::<(), syncportal::Error>(())
 //! ```
 //!
+//! ## The facade macro
+//!
+//! [`macro@facade`] on an async `impl Foo` generates `SyncFoo`, its blocking twin, with the same
+//! method names and data types, so an SDK ships both APIs from one implementation.
+//!
+//! ```
+//! pub struct Greeter;
+//!
+//! #[syncportal::facade]
+//! impl Greeter {
+//!     pub async fn greet(&self, name: &str) -> String {
+//!         format!("hello, {name}")
+//!     }
+//! }
+//!
+//! let greeter = SyncGreeter::from_async(Greeter);
+//! assert_eq!(greeter.greet("sync world")?, "hello, sync world");
+//! # Ok::<(), syncportal::Error>(())
+//! ```
+//!
 //! ## Shutdown
 //!
 //! [`Portal::shutdown`] refuses new work at once, lets work in flight finish within a grace
