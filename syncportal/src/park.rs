@@ -7,7 +7,8 @@
 //! `std::thread::park` (a futex on Linux). Yielding rather than spinning on a pause hint matters
 //! when the worker that will wake us shares our CPU: it runs at once instead of after our spin.
 //! A wake that lands while we yield costs no futex wake, and on virtual machines a sleeping CPU
-//! can take tens of microseconds to wake up.
+//! can take tens of microseconds to wake up. A process confined to one CPU parks at once: there,
+//! staying awake only delays the worker that would wake us.
 //!
 //! Deadlines are kept here too, on the caller's own clock, rather than with tokio timers: a
 //! timer fires only when a worker drives it, so a runtime whose workers are all stuck would
@@ -16,8 +17,8 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -46,13 +47,15 @@ impl Wake for Signal {
 impl Signal {
     /// Waits until woken or until `deadline`. Returns false when the deadline passed first.
     fn wait(&self, deadline: Option<Instant>) -> bool {
-        let started = Instant::now();
-        let yield_until = deadline.map_or(started + YIELD_FOR, |d| d.min(started + YIELD_FOR));
-        while !self.woken.load(Ordering::Acquire) {
-            if Instant::now() >= yield_until {
-                break;
+        if several_cpus() {
+            let started = Instant::now();
+            let yield_until = deadline.map_or(started + YIELD_FOR, |d| d.min(started + YIELD_FOR));
+            while !self.woken.load(Ordering::Acquire) {
+                if Instant::now() >= yield_until {
+                    break;
+                }
+                thread::yield_now();
             }
-            thread::yield_now();
         }
         while !self.woken.load(Ordering::Acquire) {
             match deadline {
@@ -68,6 +71,13 @@ impl Signal {
         }
         true
     }
+}
+
+/// Whether this process may run on more than one CPU. With one, staying awake only delays the
+/// worker that would wake us, so we park at once.
+fn several_cpus() -> bool {
+    static SEVERAL: OnceLock<bool> = OnceLock::new();
+    *SEVERAL.get_or_init(|| thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
 thread_local! {

@@ -24,7 +24,7 @@ pub(crate) struct Work {
     live: Live,
     /// Wakes in-flight work when `cancelling` is set.
     cancel: Notify,
-    /// Signalled when `live` reaches zero after close.
+    /// Signalled on every leave after close; waiters recheck `live`.
     idle: Condvar,
     idle_lock: Mutex<()>,
     /// Work that finished on its own after close.
