@@ -143,6 +143,30 @@ pub enum BuildError {
     TimersDisabled,
 }
 
+/// A size or rate that cannot work, refused when a queue or recording is made.
+///
+/// # Examples
+///
+/// ```
+/// use syncportal::{ConfigError, Queue};
+///
+/// assert_eq!(Queue::<u8>::new(0).unwrap_err(), ConfigError::ZeroCapacity);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A buffer of zero items could never hold anything.
+    #[error("capacity must be at least 1")]
+    ZeroCapacity,
+    /// A polling rate that is zero, negative, not a number, infinite, or too far from 1 Hz to
+    /// give a period of at least a nanosecond and at most about 584 years.
+    #[error("rate_hz must be a finite number of polls per second above zero, got {rate_hz}")]
+    InvalidRate {
+        /// The rate that was asked for.
+        rate_hz: f64,
+    },
+}
+
 /// Lets SDKs whose methods return `std::io::Result` carry portal errors, keeping the original
 /// as the source.
 ///

@@ -110,18 +110,35 @@ pub(crate) fn block_on_until<F: Future>(
     fut: F,
     deadline: Option<Instant>,
 ) -> Result<F::Output, Error> {
+    drive(Some(handle), fut, deadline)
+}
+
+/// Waits on `fut`, which needs no runtime (a [`Queue`](crate::Queue) operation, say), until it
+/// finishes or `deadline` passes, under the same guard as [`block_on_until`]. Works on threads
+/// that have never seen a runtime.
+pub(crate) fn wait_until<F: Future>(fut: F, deadline: Option<Instant>) -> Result<F::Output, Error> {
+    drive(None, fut, deadline)
+}
+
+/// The guard and the two ways of driving: `enter` is the runtime whose context the future
+/// needs on the fast path, if any.
+fn drive<F: Future>(
+    enter: Option<&Handle>,
+    fut: F,
+    deadline: Option<Instant>,
+) -> Result<F::Output, Error> {
     if IN_CALL.get() {
         // Nested inside one of our own fast-path calls.
         return Err(Error::InAsyncContext);
     }
-    if Handle::try_current().is_err() {
+    let Ok(current) = Handle::try_current() else {
         // Fast path. No runtime context on this thread means no runtime is driving it and it is
         // inside no tokio `block_on`, so it may block. Enter the context and drive the future
         // ourselves, which skips tokio's per-call bookkeeping and the probe below.
-        let _context = handle.enter();
+        let _context = enter.map(Handle::enter);
         let _in_call = FlagScope::enter(&IN_CALL);
         return park::block_on(fut, deadline).map_err(|Elapsed| Error::Timeout);
-    }
+    };
     if !can_probe() {
         // Conservative fallback: any runtime context counts as async, which also refuses
         // `spawn_blocking` threads. Documented as a caveat of `panic = "abort"`.
@@ -129,6 +146,7 @@ pub(crate) fn block_on_until<F: Future>(
     }
     // A runtime context: a worker, a `block_on`, or a place where blocking is fine
     // (`spawn_blocking`, `block_in_place`, an `EnterGuard`). Only tokio can tell which.
+    let handle = enter.unwrap_or(&current);
     probe_and_block_on(handle, Parked::new(fut, deadline))?.map_err(|Elapsed| Error::Timeout)
 }
 

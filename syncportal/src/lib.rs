@@ -146,6 +146,8 @@ mod guard;
 mod iter;
 mod park;
 mod portal;
+mod queue;
+mod record;
 mod task;
 mod work;
 
@@ -153,9 +155,16 @@ mod work;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use error::{BuildError, Error};
+pub use error::{BuildError, ConfigError, Error};
 pub use iter::BlockingIter;
 pub use portal::{Portal, PortalBuilder, ShutdownReport};
+pub use queue::{
+    Get, Join, Overflow, Put, PutError, Queue, QueueStats, TaskDoneError, TryGetError, TryPutError,
+};
+pub use record::{
+    End, LiveSummary, OnError, RecordError, RecordOptions, Recording, Reporter, Summary,
+    SyncRecording,
+};
 pub use task::Task;
 
 #[cfg(feature = "macros")]

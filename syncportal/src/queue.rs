@@ -1,0 +1,1156 @@
+//! A bounded queue that sync and async code share, with an overflow policy.
+//!
+//! One mutex guards the items, the counters and three lists of waiters (getters, putters,
+//! joiners). Every wait is a future with a waker, so a blocking call is the same future driven
+//! by the async-context guard on the calling thread's own parker: no runtime is needed on either
+//! side. Wakers are always woken after the lock is released, and items the queue throws away are
+//! dropped after it too, so user `Drop` code never runs under the lock.
+//!
+//! Cancel safety comes from one rule: an item moves only inside a `poll` that returns `Ready`.
+//! A waiter that was notified but is dropped before it could act passes the notification on to
+//! the next waiter of its kind, so no wake-up is lost.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::{ConfigError, Error, guard};
+
+/// What a bounded buffer does with a new item when it is full.
+///
+/// Used by [`Queue`] and by recordings ([`RecordOptions::overflow`](crate::RecordOptions::overflow)).
+/// Every item a drop policy throws away is counted ([`QueueStats::dropped`],
+/// [`Summary::dropped`](crate::Summary::dropped)).
+///
+/// # Examples
+///
+/// ```
+/// use syncportal::{Overflow, Queue};
+///
+/// let queue = Queue::with_overflow(2, Overflow::DropOldest)?;
+/// for i in 0..5 {
+///     queue.try_put(i).unwrap();
+/// }
+/// assert_eq!(queue.try_get(), Ok(3));
+/// assert_eq!(queue.try_get(), Ok(4));
+/// assert_eq!(queue.stats().dropped, 3);
+/// # Ok::<(), syncportal::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// The producer waits for room; nothing is lost. The consumer sees every item, in order.
+    #[default]
+    Block,
+    /// The oldest buffered item is evicted to make room. The consumer sees the most recent
+    /// items, in order, with gaps where items were evicted.
+    DropOldest,
+    /// The incoming item is discarded. The consumer sees the items from before the buffer
+    /// filled, then new ones only once it has made room.
+    DropNewest,
+}
+
+/// Counters of a [`Queue`], read together at one instant.
+///
+/// They always add up: `put == taken + dropped + discarded + len`.
+///
+/// # Examples
+///
+/// ```
+/// let queue = syncportal::Queue::new(4)?;
+/// queue.try_put("a").unwrap();
+/// queue.try_put("b").unwrap();
+/// queue.try_get().unwrap();
+/// let stats = queue.stats();
+/// assert_eq!((stats.put, stats.taken, stats.len), (2, 1, 1));
+/// assert_eq!(stats.put, stats.taken + stats.dropped + stats.discarded + stats.len);
+/// # Ok::<(), syncportal::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Items handed to the queue by a put that did not fail, including those a drop policy then
+    /// threw away.
+    pub put: u64,
+    /// Items taken by getters.
+    pub taken: u64,
+    /// Items thrown away by [`Overflow::DropOldest`] or [`Overflow::DropNewest`].
+    pub dropped: u64,
+    /// Items thrown away by [`Queue::close_now`].
+    pub discarded: u64,
+    /// Items in the queue now.
+    pub len: u64,
+    /// The most items the queue has held at once.
+    pub high_water: u64,
+}
+
+/// A put that failed, with the item handed back.
+///
+/// # Examples
+///
+/// ```
+/// let queue = syncportal::Queue::new(1)?;
+/// queue.close();
+/// let err = queue.put_blocking("kept").unwrap_err();
+/// assert!(err.error().is_closed());
+/// assert_eq!(err.into_inner(), "kept");
+/// # Ok::<(), syncportal::ConfigError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct PutError<T> {
+    item: T,
+    error: Error,
+}
+
+impl<T> PutError<T> {
+    /// Why the put failed: [`Error::Closed`], or for blocking puts [`Error::InAsyncContext`]
+    /// or [`Error::Timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(1)?;
+    /// queue.close();
+    /// assert!(queue.put_blocking(1).unwrap_err().error().is_closed());
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The item that was not put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(1)?;
+    /// queue.close();
+    /// assert_eq!(queue.put_blocking(7).unwrap_err().into_inner(), 7);
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.item
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PutError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`Queue::try_put`] did not put, with the item handed back.
+///
+/// # Examples
+///
+/// ```
+/// use syncportal::{Queue, TryPutError};
+///
+/// let queue = Queue::new(1)?;
+/// queue.try_put(1).unwrap();
+/// assert_eq!(queue.try_put(2), Err(TryPutError::Full(2)));
+/// # Ok::<(), syncportal::ConfigError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TryPutError<T> {
+    /// The queue is full and its policy is [`Overflow::Block`]; a blocking or async put would
+    /// wait.
+    #[error("the queue is full; use put or put_blocking to wait for room")]
+    Full(T),
+    /// The queue has been closed.
+    #[error("the queue is closed and accepts no more items")]
+    Closed(T),
+}
+
+impl<T> TryPutError<T> {
+    /// The item that was not put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use syncportal::TryPutError;
+    /// assert_eq!(TryPutError::Closed(3).into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full(item) | Self::Closed(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TryPutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "Full(..)",
+            Self::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+/// Why [`Queue::try_get`] did not get.
+///
+/// # Examples
+///
+/// ```
+/// use syncportal::{Queue, TryGetError};
+///
+/// let queue = Queue::<u8>::new(1)?;
+/// assert_eq!(queue.try_get(), Err(TryGetError::Empty));
+/// queue.close();
+/// assert_eq!(queue.try_get(), Err(TryGetError::Closed));
+/// # Ok::<(), syncportal::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TryGetError {
+    /// Nothing to get now; a blocking or async get would wait.
+    #[error("the queue is empty; use get or get_blocking to wait for an item")]
+    Empty,
+    /// The queue is closed and has been drained.
+    #[error("the queue is closed and drained")]
+    Closed,
+}
+
+/// [`Queue::task_done`] was called more times than items were put.
+///
+/// # Examples
+///
+/// ```
+/// let queue = syncportal::Queue::<u8>::new(1)?;
+/// assert!(queue.task_done().is_err());
+/// # Ok::<(), syncportal::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("task_done called more times than items were put; call it once per item taken")]
+pub struct TaskDoneError;
+
+/// A bounded queue that plain threads and async tasks share, at the same time.
+///
+/// Async code uses [`put`](Self::put) and [`get`](Self::get); sync code uses
+/// [`put_blocking`](Self::put_blocking) and [`get_blocking`](Self::get_blocking), which need no
+/// runtime at all and refuse to block inside async code. [`try_put`](Self::try_put) and
+/// [`try_get`](Self::try_get) never wait. [`task_done`](Self::task_done) and
+/// [`join`](Self::join) track work as Python's `queue.Queue` does. Clones share one queue.
+///
+/// When the queue is full, its [`Overflow`] policy decides: wait for room, evict the oldest
+/// item, or discard the new one. Whatever is thrown away is counted in [`stats`](Self::stats).
+///
+/// # Examples
+///
+/// ```
+/// use syncportal::{Portal, Queue};
+///
+/// let queue = Queue::new(16)?;
+/// let consumer = {
+///     let queue = queue.clone();
+///     // An async consumer on the portal's runtime...
+///     Portal::global().spawn(async move {
+///         let mut sum = 0;
+///         while let Ok(n) = queue.get().await {
+///             sum += n;
+///         }
+///         sum
+///     })?
+/// };
+/// // ...fed by a plain thread.
+/// for n in 1..=10 {
+///     queue.put_blocking(n)?;
+/// }
+/// queue.close();
+/// assert_eq!(consumer.wait()?, 55);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Caveats
+///
+/// - Waiting puts and gets are served in arrival order, but a put or get that finds room or an
+///   item at once takes it even while others wait.
+/// - Dropping the last clone drops the items still queued, uncounted: nobody is left to read
+///   the counters. Call [`close_now`](Self::close_now) first to count them.
+pub struct Queue<T> {
+    shared: Arc<Shared<T>>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+    overflow: Overflow,
+    /// A blocked putter is woken once the length drops to this. `capacity - 1` wakes it as soon
+    /// as there is room; recordings, whose only putter is their producer, wait for half the
+    /// buffer to drain so a producer ahead of its consumer wakes once per batch, not per item.
+    wake_putters_at: usize,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    closed: bool,
+    getters: Waiters,
+    putters: Waiters,
+    joiners: Waiters,
+    /// Items put and not yet marked done, for `join`.
+    unfinished: u64,
+    stats: QueueStats,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("capacity", &self.shared.capacity)
+            .field("overflow", &self.shared.overflow)
+            .field("stats", &self.stats())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T> Queue<T> {
+    /// A queue of `capacity` items whose puts wait for room ([`Overflow::Block`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::<String>::new(8)?;
+    /// assert_eq!(queue.capacity(), 8);
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroCapacity`] when `capacity` is 0.
+    pub fn new(capacity: usize) -> Result<Self, ConfigError> {
+        Self::with_overflow(capacity, Overflow::Block)
+    }
+
+    /// A queue of `capacity` items with the given overflow policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use syncportal::{Overflow, Queue};
+    ///
+    /// let latest = Queue::with_overflow(1, Overflow::DropOldest)?;
+    /// latest.try_put("old").unwrap();
+    /// latest.try_put("new").unwrap();
+    /// assert_eq!(latest.try_get(), Ok("new"));
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroCapacity`] when `capacity` is 0.
+    pub fn with_overflow(capacity: usize, overflow: Overflow) -> Result<Self, ConfigError> {
+        Self::build(capacity, overflow, capacity.saturating_sub(1))
+    }
+
+    /// A queue for a recording's single producer, woken only once half the buffer is free.
+    pub(crate) fn for_recording(capacity: usize, overflow: Overflow) -> Result<Self, ConfigError> {
+        Self::build(capacity, overflow, capacity / 2)
+    }
+
+    fn build(
+        capacity: usize,
+        overflow: Overflow,
+        wake_putters_at: usize,
+    ) -> Result<Self, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        let state = State {
+            // Grows on demand: a large capacity costs nothing until it is used.
+            items: VecDeque::with_capacity(capacity.min(1024)),
+            closed: false,
+            getters: Waiters::default(),
+            putters: Waiters::default(),
+            joiners: Waiters::default(),
+            unfinished: 0,
+            stats: QueueStats::default(),
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                capacity,
+                overflow,
+                wake_putters_at,
+            }),
+        })
+    }
+
+    /// Puts `item`, waiting for room when the queue is full and its policy is
+    /// [`Overflow::Block`]. Under the drop policies it never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = syncportal::Queue::new(1)?;
+    /// queue.put(1).await?;
+    /// assert_eq!(queue.get().await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] in a [`PutError`] that hands the item back, when the queue is closed
+    /// before the item goes in.
+    ///
+    /// # Caveats
+    ///
+    /// Cancel safe: if the future is dropped before it completes, the item was not put (it is
+    /// dropped with the future).
+    pub fn put(&self, item: T) -> Put<'_, T> {
+        Put {
+            shared: &self.shared,
+            item: Some(item),
+            waiter: None,
+        }
+    }
+
+    /// Takes the oldest item, waiting while the queue is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = syncportal::Queue::new(4)?;
+    /// queue.put("x").await?;
+    /// queue.close();
+    /// assert_eq!(queue.get().await?, "x");
+    /// assert!(queue.get().await.unwrap_err().is_closed());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the queue is closed and drained.
+    ///
+    /// # Caveats
+    ///
+    /// Cancel safe: a dropped `get` never took an item.
+    pub fn get(&self) -> Get<'_, T> {
+        Get {
+            shared: &self.shared,
+            waiter: None,
+        }
+    }
+
+    /// Puts `item` from sync code, blocking the thread while the queue is full under
+    /// [`Overflow::Block`].
+    ///
+    /// Works on any thread where blocking is allowed, with or without a runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(2)?;
+    /// queue.put_blocking(1)?;
+    /// assert_eq!(queue.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`PutError`] handing the item back, with [`Error::Closed`] when the queue is closed, or
+    /// [`Error::InAsyncContext`] when called on a thread that drives async tasks (use
+    /// [`put`](Self::put) there); nothing was put.
+    pub fn put_blocking(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_waiting(item, None)
+    }
+
+    /// [`put_blocking`](Self::put_blocking), giving up after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let queue = syncportal::Queue::new(1)?;
+    /// queue.put_blocking(1)?;
+    /// let err = queue.put_blocking_timeout(2, Duration::from_millis(5)).unwrap_err();
+    /// assert!(err.error().is_timeout());
+    /// assert_eq!(err.into_inner(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`put_blocking`](Self::put_blocking), plus [`Error::Timeout`] when no room came in
+    /// time; the item is handed back and was not put.
+    pub fn put_blocking_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.put_waiting(item, Some(timeout))
+    }
+
+    fn put_waiting(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>> {
+        let mut put = self.put(item);
+        match guard::wait_until(&mut put, timeout.and_then(guard::deadline)) {
+            Ok(done) => done,
+            Err(error) => Err(PutError {
+                item: put
+                    .item
+                    .take()
+                    .expect("an unfinished put still holds its item"),
+                error,
+            }),
+        }
+    }
+
+    /// Takes the oldest item from sync code, blocking the thread while the queue is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(2)?;
+    /// queue.put_blocking('a')?;
+    /// assert_eq!(queue.get_blocking()?, 'a');
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Closed`] once the queue is closed and drained.
+    /// - [`Error::InAsyncContext`] on a thread that drives async tasks (use [`get`](Self::get)
+    ///   there); nothing was taken.
+    pub fn get_blocking(&self) -> Result<T, Error> {
+        guard::wait_until(self.get(), None)?
+    }
+
+    /// [`get_blocking`](Self::get_blocking), giving up after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let queue = syncportal::Queue::<u8>::new(1)?;
+    /// let err = queue.get_blocking_timeout(Duration::from_millis(5)).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`get_blocking`](Self::get_blocking), plus [`Error::Timeout`] when nothing came in
+    /// time; nothing was taken.
+    pub fn get_blocking_timeout(&self, timeout: Duration) -> Result<T, Error> {
+        guard::wait_until(self.get(), guard::deadline(timeout))?
+    }
+
+    /// Puts `item` if that needs no wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(1)?;
+    /// assert!(queue.try_put(1).is_ok());
+    /// assert!(queue.try_put(2).is_err());
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TryPutError::Full`] when the queue is full under [`Overflow::Block`], and
+    /// [`TryPutError::Closed`] when it is closed; both hand the item back.
+    pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        match self.shared.offer(item, None) {
+            Offer::Done => Ok(()),
+            Offer::Full(item) => Err(TryPutError::Full(item)),
+            Offer::Closed(item) => Err(TryPutError::Closed(item)),
+        }
+    }
+
+    /// Takes the oldest item if there is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(1)?;
+    /// queue.try_put(5).unwrap();
+    /// assert_eq!(queue.try_get(), Ok(5));
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TryGetError::Empty`] when there is nothing to take, [`TryGetError::Closed`] when the
+    /// queue is closed and drained.
+    pub fn try_get(&self) -> Result<T, TryGetError> {
+        match self.shared.take(&mut None, None) {
+            Poll::Ready(Ok(item)) => Ok(item),
+            Poll::Ready(Err(_)) => Err(TryGetError::Closed),
+            Poll::Pending => Err(TryGetError::Empty),
+        }
+    }
+
+    /// Marks one taken item as processed, for [`join`](Self::join).
+    ///
+    /// Items thrown away by an overflow policy or [`close_now`](Self::close_now) count as done
+    /// already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(1)?;
+    /// queue.put_blocking(1)?;
+    /// queue.get_blocking()?;
+    /// queue.task_done()?;
+    /// queue.join_blocking()?; // returns at once: nothing is unfinished
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TaskDoneError`] when every item put has already been marked done; nothing changes.
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        let mut state = self.shared.lock();
+        if state.unfinished == 0 {
+            return Err(TaskDoneError);
+        }
+        state.unfinished -= 1;
+        let woken = if state.unfinished == 0 {
+            state.joiners.take_all()
+        } else {
+            Vec::new()
+        };
+        drop(state);
+        woken.into_iter().for_each(Waker::wake);
+        Ok(())
+    }
+
+    /// Waits until every item put has been taken and marked with [`task_done`](Self::task_done).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = syncportal::Queue::new(4)?;
+    /// queue.put(1).await?;
+    /// let worker = {
+    ///     let queue = queue.clone();
+    ///     tokio::spawn(async move {
+    ///         queue.get().await.unwrap();
+    ///         queue.task_done().unwrap();
+    ///     })
+    /// };
+    /// queue.join().await;
+    /// worker.await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn join(&self) -> Join<'_, T> {
+        Join {
+            shared: &self.shared,
+            waiter: None,
+        }
+    }
+
+    /// [`join`](Self::join) from sync code, blocking the thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::<u8>::new(1)?;
+    /// queue.join_blocking()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InAsyncContext`] on a thread that drives async tasks; use [`join`](Self::join)
+    /// there.
+    pub fn join_blocking(&self) -> Result<(), Error> {
+        guard::wait_until(self.join(), None)
+    }
+
+    /// Stops accepting items. Getters take what is left, then see [`Error::Closed`]; waiting
+    /// putters wake with their items handed back. Returns false if the queue was already closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(2)?;
+    /// queue.put_blocking(1)?;
+    /// assert!(queue.close());
+    /// assert!(queue.put_blocking(2).is_err());
+    /// assert_eq!(queue.get_blocking()?, 1);
+    /// assert!(queue.get_blocking().unwrap_err().is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) -> bool {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return false;
+        }
+        state.closed = true;
+        let mut woken = state.getters.take_all();
+        woken.append(&mut state.putters.take_all());
+        drop(state);
+        woken.into_iter().for_each(Waker::wake);
+        true
+    }
+
+    /// Closes the queue and discards every item in it, counted in
+    /// [`QueueStats::discarded`]. Everyone waiting on either side wakes at once: getters see
+    /// [`Error::Closed`], putters get their items back. Returns how many items were discarded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(4)?;
+    /// queue.put_blocking(1)?;
+    /// queue.put_blocking(2)?;
+    /// assert_eq!(queue.close_now(), 2);
+    /// assert!(queue.get_blocking().unwrap_err().is_closed());
+    /// assert_eq!(queue.stats().discarded, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(
+        clippy::must_use_candidate,
+        reason = "closing is the point; the count is extra"
+    )]
+    pub fn close_now(&self) -> usize {
+        self.shared.close_now()
+    }
+
+    /// Whether [`close`](Self::close) or [`close_now`](Self::close_now) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::<u8>::new(1)?;
+    /// queue.close();
+    /// assert!(queue.is_closed());
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// How many items are in the queue now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(3)?;
+    /// queue.try_put(()).unwrap();
+    /// assert_eq!(queue.len(), 1);
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shared.lock().items.len()
+    }
+
+    /// Whether the queue holds no items now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(syncportal::Queue::<u8>::new(1)?.is_empty());
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most items the queue holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(syncportal::Queue::<u8>::new(5)?.capacity(), 5);
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// The queue's overflow policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use syncportal::{Overflow, Queue};
+    /// assert_eq!(Queue::<u8>::new(1)?.overflow(), Overflow::Block);
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn overflow(&self) -> Overflow {
+        self.shared.overflow
+    }
+
+    /// The queue's counters, read together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = syncportal::Queue::new(1)?;
+    /// queue.try_put(1).unwrap();
+    /// assert_eq!(queue.stats().put, 1);
+    /// # Ok::<(), syncportal::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> QueueStats {
+        let state = self.shared.lock();
+        QueueStats {
+            len: state.items.len() as u64,
+            ..state.stats
+        }
+    }
+
+    /// Polls for the next item, for a consumer that keeps its place in line in `waiter`.
+    pub(crate) fn poll_get(
+        &self,
+        waiter: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Error>> {
+        self.shared.take(waiter, Some(cx.waker()))
+    }
+
+    /// Gives up a place in line taken by [`poll_get`](Self::poll_get).
+    pub(crate) fn abandon_get(&self, waiter: &mut Option<u64>) {
+        self.shared.abandon(waiter, |state| &mut state.getters);
+    }
+
+    /// Puts a last item past the capacity and closes the queue, so it is delivered after
+    /// everything already queued whatever the policy. Hands the item back when already closed.
+    pub(crate) fn put_last(&self, item: T) -> Result<(), T> {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return Err(item);
+        }
+        state.push(item);
+        state.closed = true;
+        let mut woken = state.getters.take_all();
+        woken.append(&mut state.putters.take_all());
+        drop(state);
+        woken.into_iter().for_each(Waker::wake);
+        Ok(())
+    }
+}
+
+/// What an offer to the queue came to; a refused item comes back.
+enum Offer<T> {
+    Done,
+    Full(T),
+    Closed(T),
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // No user code runs under the lock, so a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts `item` if the policy allows it now. With a waiter, a full [`Overflow::Block`] queue
+    /// puts it in line to be woken when there is room.
+    fn offer(&self, item: T, waiter: Option<(&mut Option<u64>, &Waker)>) -> Offer<T> {
+        let mut state = self.lock();
+        let mut thrown_away = None;
+        let outcome = if state.closed {
+            Offer::Closed(item)
+        } else if state.items.len() < self.capacity {
+            state.push(item);
+            Offer::Done
+        } else {
+            match self.overflow {
+                Overflow::Block => Offer::Full(item),
+                Overflow::DropOldest => {
+                    thrown_away = state.items.pop_front();
+                    state.unfinished -= 1;
+                    state.stats.dropped += 1;
+                    state.push(item);
+                    Offer::Done
+                }
+                Overflow::DropNewest => {
+                    thrown_away = Some(item);
+                    state.stats.put += 1;
+                    state.stats.dropped += 1;
+                    Offer::Done
+                }
+            }
+        };
+        if let Some((slot, waker)) = waiter {
+            if matches!(outcome, Offer::Full(_)) {
+                state.putters.register(slot, waker);
+            } else {
+                state.putters.leave(slot);
+            }
+        }
+        let woken = if matches!(outcome, Offer::Done) {
+            state.getters.take_one()
+        } else {
+            None
+        };
+        drop(state);
+        drop(thrown_away);
+        if let Some(waker) = woken {
+            waker.wake();
+        }
+        outcome
+    }
+
+    /// Takes the oldest item. With a waker, an empty open queue registers `waiter`.
+    fn take(&self, waiter: &mut Option<u64>, waker: Option<&Waker>) -> Poll<Result<T, Error>> {
+        let mut state = self.lock();
+        if let Some(item) = state.items.pop_front() {
+            state.stats.taken += 1;
+            state.getters.leave(waiter);
+            let woken = if state.items.len() <= self.wake_putters_at {
+                state.putters.take_one()
+            } else {
+                None
+            };
+            drop(state);
+            if let Some(waker) = woken {
+                waker.wake();
+            }
+            return Poll::Ready(Ok(item));
+        }
+        if state.closed {
+            state.getters.leave(waiter);
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if let Some(waker) = waker {
+            state.getters.register(waiter, waker);
+        }
+        Poll::Pending
+    }
+
+    fn close_now(&self) -> usize {
+        let mut state = self.lock();
+        state.closed = true;
+        let discarded = mem::take(&mut state.items);
+        let count = discarded.len() as u64;
+        state.stats.discarded += count;
+        state.unfinished -= count;
+        let mut woken = state.getters.take_all();
+        woken.append(&mut state.putters.take_all());
+        if state.unfinished == 0 {
+            woken.append(&mut state.joiners.take_all());
+        }
+        drop(state);
+        drop(discarded);
+        woken.into_iter().for_each(Waker::wake);
+        usize::try_from(count).expect("the queue held these items")
+    }
+
+    /// Leaves the line `pick` chose; a waiter that was woken but will not act wakes the next.
+    fn abandon(&self, waiter: &mut Option<u64>, pick: fn(&mut State<T>) -> &mut Waiters) {
+        if waiter.is_none() {
+            return;
+        }
+        let mut state = self.lock();
+        let line = pick(&mut state);
+        let woken = if line.leave(waiter) {
+            line.take_one()
+        } else {
+            None
+        };
+        drop(state);
+        if let Some(waker) = woken {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> State<T> {
+    fn push(&mut self, item: T) {
+        self.items.push_back(item);
+        self.unfinished += 1;
+        self.stats.put += 1;
+        let len = self.items.len() as u64;
+        if len > self.stats.high_water {
+            self.stats.high_water = len;
+        }
+    }
+}
+
+/// One line of waiters, woken in arrival order.
+///
+/// A waiter's slot holds its id once it has joined. An id that is no longer in the line means
+/// the waiter was woken and removed.
+#[derive(Default)]
+struct Waiters {
+    line: VecDeque<(u64, Waker)>,
+    next_id: u64,
+}
+
+impl Waiters {
+    /// Joins the line, or refreshes the waker of a waiter already in it.
+    fn register(&mut self, slot: &mut Option<u64>, waker: &Waker) {
+        if let Some(id) = *slot {
+            if let Some((_, known)) = self.line.iter_mut().find(|(other, _)| *other == id) {
+                if !known.will_wake(waker) {
+                    known.clone_from(waker);
+                }
+                return;
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.line.push_back((id, waker.clone()));
+        *slot = Some(id);
+    }
+
+    /// Leaves the line. Returns true when the waiter had been woken and removed already, which
+    /// means it owes the line a wake-up if it will not act on it.
+    fn leave(&mut self, slot: &mut Option<u64>) -> bool {
+        let Some(id) = slot.take() else {
+            return false;
+        };
+        match self.line.iter().position(|(other, _)| *other == id) {
+            Some(at) => {
+                self.line.remove(at);
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn take_one(&mut self) -> Option<Waker> {
+        self.line.pop_front().map(|(_, waker)| waker)
+    }
+
+    fn take_all(&mut self) -> Vec<Waker> {
+        self.line.drain(..).map(|(_, waker)| waker).collect()
+    }
+}
+
+/// The future returned by [`Queue::put`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Put<'a, T> {
+    shared: &'a Shared<T>,
+    item: Option<T>,
+    waiter: Option<u64>,
+}
+
+// The item is never pinned: it only moves in and out through `&mut self`.
+impl<T> Unpin for Put<'_, T> {}
+
+impl<T> Future for Put<'_, T> {
+    type Output = Result<(), PutError<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let item = this.item.take().expect("put polled after completion");
+        match this
+            .shared
+            .offer(item, Some((&mut this.waiter, cx.waker())))
+        {
+            Offer::Done => Poll::Ready(Ok(())),
+            Offer::Full(item) => {
+                this.item = Some(item);
+                Poll::Pending
+            }
+            Offer::Closed(item) => Poll::Ready(Err(PutError {
+                item,
+                error: Error::Closed,
+            })),
+        }
+    }
+}
+
+impl<T> Drop for Put<'_, T> {
+    fn drop(&mut self) {
+        self.shared
+            .abandon(&mut self.waiter, |state| &mut state.putters);
+    }
+}
+
+impl<T> fmt::Debug for Put<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Put")
+            .field("done", &self.item.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future returned by [`Queue::get`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Get<'a, T> {
+    shared: &'a Shared<T>,
+    waiter: Option<u64>,
+}
+
+impl<T> Future for Get<'_, T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.shared.take(&mut this.waiter, Some(cx.waker()))
+    }
+}
+
+impl<T> Drop for Get<'_, T> {
+    fn drop(&mut self) {
+        self.shared
+            .abandon(&mut self.waiter, |state| &mut state.getters);
+    }
+}
+
+impl<T> fmt::Debug for Get<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Get").finish_non_exhaustive()
+    }
+}
+
+/// The future returned by [`Queue::join`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Join<'a, T> {
+    shared: &'a Shared<T>,
+    waiter: Option<u64>,
+}
+
+impl<T> Future for Join<'_, T> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut state = this.shared.lock();
+        if state.unfinished == 0 {
+            state.joiners.leave(&mut this.waiter);
+            return Poll::Ready(());
+        }
+        state.joiners.register(&mut this.waiter, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Join<'_, T> {
+    fn drop(&mut self) {
+        // Joiners are all woken together, so an abandoned wake-up needs passing on to nobody.
+        if self.waiter.is_some() {
+            self.shared.lock().joiners.leave(&mut self.waiter);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Join<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join").finish_non_exhaustive()
+    }
+}
