@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
-use syncportal::{Error, Portal};
+use syncportal::{End, Error, OnError, Overflow, Portal, Queue, RecordOptions, Summary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,6 +54,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     section("iter: an async stream as a blocking iterator");
     let squares: Vec<u64> = portal.iter(Squares(0)).take(5).collect::<Result<_, _>>()?;
     println!("  first five squares, pulled one at a time: {squares:?}");
+
+    section("record: a device read ahead, with policies and a live summary");
+    recording(portal)?;
+
+    section("queue: one queue, sync and async sides at once");
+    queue(portal)?;
 
     section("the guard: blocking inside async code is a typed error");
     let inside = portal.call(async { Portal::global().call(async { "never polled" }) })?;
@@ -226,6 +232,105 @@ fn facade() -> Result<(), Box<dyn std::error::Error>> {
         "  sync twin called inside async code                 -> {:?}",
         inside.err()
     );
+    Ok(())
+}
+
+/// Polls a simulated sensor at 250 Hz into a small buffer that drops its oldest samples, while
+/// a consumer that starts slow reads it and a second thread prints progress from the summary.
+fn recording(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
+    let mut tick = 0u32;
+    let sensor = move || {
+        tick += 1;
+        let reading = f64::from(tick).sin();
+        async move { reading }
+    };
+    let options = RecordOptions::new()
+        .capacity(16)
+        .overflow(Overflow::DropOldest);
+    let mut samples = portal.record_polled(sensor, 250.0, options)?.into_sync();
+    let live = samples.live_summary();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let progress = std::thread::spawn(move || {
+        loop {
+            println!("  {}", progress_line(&live.get()));
+            if finished.recv_timeout(Duration::from_millis(80))
+                != Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            {
+                return live.get();
+            }
+        }
+    });
+    let mut read = 0;
+    while read < 120 {
+        if read < 30 {
+            // A consumer slower than the device: the buffer fills and the oldest samples go.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _sample = samples.next().ok_or("the recording ended early")??;
+        read += 1;
+    }
+    samples.close();
+    drop(done);
+    let summary = progress.join().map_err(|_| "progress thread panicked")?;
+    println!("  final: {}", progress_line(&summary));
+    println!(
+        "  ended by {:?}; every sample accounted for: {}",
+        summary.end.unwrap_or(End::Stopped),
+        summary.balances()
+    );
+
+    // Errors under OnError::Raise: the buffered items first, then the error, then the end.
+    let mut polls = 0;
+    let flaky = move || {
+        polls += 1;
+        let reading = if polls <= 3 {
+            Ok(polls)
+        } else {
+            Err("sensor unplugged")
+        };
+        async move { reading }
+    };
+    let raised =
+        portal.try_record_polled(flaky, 500.0, RecordOptions::new().errors(OnError::Raise))?;
+    let seen: Vec<Result<u32, &str>> = raised.into_sync().collect::<Result<_, _>>()?;
+    println!("  OnError::Raise on a flaky sensor -> {seen:?}");
+    Ok(())
+}
+
+fn progress_line(s: &Summary) -> String {
+    format!(
+        "{:>4} ms  emitted {:>3}  delivered {:>3}  dropped {:>3}  buffered {:>2} (high water {:>2})  missed ticks {}",
+        s.elapsed.as_millis(),
+        s.emitted,
+        s.delivered,
+        s.dropped,
+        s.buffered,
+        s.high_water,
+        s.missed_ticks
+    )
+}
+
+/// A plain thread and an async task hand items back and forth through two queues.
+fn queue(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
+    let (to_task, from_thread) = (Queue::new(1)?, Queue::new(1)?);
+    let echo = {
+        let (inbox, outbox) = (to_task.clone(), from_thread.clone());
+        portal.spawn(async move {
+            while let Ok(n) = inbox.get().await {
+                if outbox.put(n + 1).await.is_err() {
+                    break;
+                }
+            }
+        })?
+    };
+    per_call("thread -> task -> thread", 20_000, || {
+        to_task.put_blocking(1u64)?;
+        from_thread.get_blocking()
+    });
+    to_task.close();
+    echo.wait()?;
+    let inside = portal.call(async { to_task.get_blocking() })?;
+    println!("  get_blocking inside async code -> {inside:?}");
     Ok(())
 }
 

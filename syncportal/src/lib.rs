@@ -108,6 +108,65 @@
 //! # Ok::<(), syncportal::Error>(())
 //! ```
 //!
+//! ## Recordings
+//!
+//! [`Portal::record`] reads an async source ahead into a bounded buffer on the portal's
+//! runtime. The consumer reads the [`Recording`] as a `Stream`, or its sync twin
+//! [`SyncRecording`] as an `Iterator`. [`RecordOptions`] choose what a full buffer does
+//! ([`Overflow`]: wait, drop the oldest, drop the newest) and what an error does ([`OnError`]:
+//! raise, return, skip), and a [`Summary`] that always balances says what happened to every item.
+//! [`Portal::record_polled`] polls an async function on a fixed time grid instead.
+//!
+//! ```
+//! use syncportal::{Overflow, Portal, RecordOptions};
+//! # struct Samples(u32);
+//! # impl futures_core::Stream for Samples {
+//! #     type Item = u32;
+//! #     fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>)
+//! #         -> std::task::Poll<Option<u32>> {
+//! #         self.0 += 1;
+//! #         std::task::Poll::Ready((self.0 <= 1000).then_some(self.0))
+//! #     }
+//! # }
+//!
+//! let options = RecordOptions::new().capacity(256).overflow(Overflow::Block);
+//! let recording = Portal::global().record(Samples(0), options)?.into_sync();
+//! let live = recording.live_summary(); // readable from any thread, at any time
+//! let sum: u64 = recording.map(|sample| u64::from(sample.unwrap())).sum();
+//! assert_eq!(sum, 500_500);
+//! let summary = live.get();
+//! assert_eq!((summary.emitted, summary.delivered, summary.dropped), (1000, 1000, 0));
+//! # Ok::<(), syncportal::RecordError>(())
+//! ```
+//!
+//! ## A queue both worlds share
+//!
+//! [`Queue`] is bounded, takes the same [`Overflow`] policies, and is used from async tasks
+//! (`put`, `get`) and plain threads (`put_blocking`, `get_blocking`) at once, with `try_*`,
+//! `task_done`/`join`, `close` and `close_now`. No runtime is needed on either side.
+//!
+//! ```
+//! use syncportal::{Portal, Queue};
+//!
+//! let jobs = Queue::new(8)?;
+//! let worker = {
+//!     let jobs = jobs.clone();
+//!     Portal::global().spawn(async move {
+//!         while let Ok(job) = jobs.get().await {
+//!             println!("async worker got {job}");
+//!             jobs.task_done().unwrap();
+//!         }
+//!     })?
+//! };
+//! for job in ["resize", "upload"] {
+//!     jobs.put_blocking(job)?;
+//! }
+//! jobs.join_blocking()?; // every job taken and done
+//! jobs.close();
+//! worker.wait()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Shutdown
 //!
 //! [`Portal::shutdown`] refuses new work at once, lets work in flight finish within a grace

@@ -140,6 +140,26 @@ impl<T> PutError<T> {
     }
 }
 
+/// Lets `?` turn a failed put into its [`Error`], dropping the item.
+///
+/// # Examples
+///
+/// ```
+/// fn send(queue: &syncportal::Queue<u8>) -> Result<(), syncportal::Error> {
+///     queue.put_blocking(1)?;
+///     Ok(())
+/// }
+/// let queue = syncportal::Queue::new(1)?;
+/// queue.close();
+/// assert!(send(&queue).unwrap_err().is_closed());
+/// # Ok::<(), syncportal::ConfigError>(())
+/// ```
+impl<T> From<PutError<T>> for Error {
+    fn from(err: PutError<T>) -> Self {
+        err.error
+    }
+}
+
 impl<T> fmt::Debug for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PutError")

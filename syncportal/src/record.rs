@@ -1003,8 +1003,9 @@ impl Portal {
     ///
     /// # Caveats
     ///
-    /// tokio's timers tick once a millisecond, so rates above about 1 kHz miss ticks, and count
-    /// them.
+    /// tokio's timers have millisecond resolution, so a poll can start up to about a millisecond
+    /// after its grid point. Near 1 kHz and above, that alone makes polls overrun their slots,
+    /// and the ticks missed are counted; use a source stream for faster devices.
     pub fn record_polled<F, Fut>(
         &self,
         poll: F,
