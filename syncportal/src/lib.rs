@@ -204,6 +204,7 @@ mod error;
 mod guard;
 mod iter;
 mod park;
+mod pool;
 mod portal;
 mod queue;
 mod record;
@@ -216,6 +217,7 @@ pub mod __private;
 
 pub use error::{BuildError, ConfigError, Error};
 pub use iter::BlockingIter;
+pub use pool::{BlockingPool, BlockingPoolBuilder, Run, offload};
 pub use portal::{Portal, PortalBuilder, ShutdownReport};
 pub use queue::{
     Get, Join, Overflow, Put, PutError, Queue, QueueStats, TaskDoneError, TryGetError, TryPutError,
