@@ -200,6 +200,7 @@
     unreachable_pub
 )]
 
+mod actor;
 mod error;
 mod guard;
 mod iter;
@@ -215,6 +216,7 @@ mod work;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use actor::{Actor, ActorBuilder, ActorError};
 pub use error::{BuildError, ConfigError, Error};
 pub use iter::BlockingIter;
 pub use pool::{BlockingPool, BlockingPoolBuilder, Run, offload};
