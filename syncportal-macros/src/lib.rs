@@ -1,7 +1,9 @@
 //! Proc macros for [syncportal](https://docs.rs/syncportal). Use them through the `syncportal`
-//! crate, which re-exports them and documents them with examples: `syncportal::facade`.
+//! crate, which re-exports them and documents them with examples: `syncportal::facade` and
+//! `syncportal::offload`.
 
 mod expand;
+mod offload;
 mod parse;
 mod validate;
 
@@ -32,4 +34,12 @@ pub fn facade(args: TokenStream, item: TokenStream) -> TokenStream {
             quote::quote!(#block #err).into()
         }
     }
+}
+
+/// Generates the async twin (`foo_async`) of a blocking `fn foo`, run on a blocking pool.
+///
+/// Documented, with its expansion, at `syncportal::offload`.
+#[proc_macro_attribute]
+pub fn offload(args: TokenStream, item: TokenStream) -> TokenStream {
+    offload::offload(args.into(), &item.into()).into()
 }

@@ -234,6 +234,10 @@ pub use task::Task;
 #[doc = include_str!("facade.md")]
 pub use syncportal_macros::facade;
 
+#[cfg(feature = "macros")]
+#[doc = include_str!("offload.md")]
+pub use syncportal_macros::offload;
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

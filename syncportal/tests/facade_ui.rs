@@ -1,6 +1,7 @@
-//! The `#[syncportal::facade]` macro through trybuild: every refused shape in `tests/ui/fail`
-//! (one mistake per file, with its reviewed `.stderr`), every supported shape in `tests/ui/pass`
-//! (each file builds a twin and uses it in `main`, which trybuild runs).
+//! The proc macros through trybuild, in one build: every shape `#[syncportal::facade]` refuses
+//! in `tests/ui/fail` (one mistake per file, with its reviewed `.stderr`), every supported shape
+//! in `tests/ui/pass` (each file builds a twin and uses it in `main`, which trybuild runs), and
+//! every shape `#[syncportal::offload]` refuses in `tests/ui/offload`.
 //!
 //! After a deliberate change to a message, regenerate with
 //! `TRYBUILD=overwrite cargo test -p syncportal --test facade_ui` and review the diff.
@@ -12,4 +13,5 @@ fn facade_ui() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/fail/*.rs");
     cases.pass("tests/ui/pass/*.rs");
+    cases.compile_fail("tests/ui/offload/*.rs");
 }

@@ -1,0 +1,6 @@
+#[syncportal::offload]
+fn pick<'a>(items: Vec<String>) -> usize {
+    items.len()
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[syncportal::offload(name = "not a name")]
+fn work() {}
+
+fn main() {}

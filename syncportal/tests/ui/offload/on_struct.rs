@@ -1,0 +1,4 @@
+#[syncportal::offload]
+struct NotAFunction;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[syncportal::offload(threads = 4)]
+fn work() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[syncportal::offload]
+unsafe fn poke(address: usize) -> usize {
+    address
+}
+
+fn main() {}
