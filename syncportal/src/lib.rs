@@ -210,6 +210,7 @@ mod portal;
 mod queue;
 mod record;
 mod task;
+mod watch;
 mod work;
 
 #[doc(hidden)]

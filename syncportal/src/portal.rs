@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 
+use crate::watch::{self, Watched};
 use crate::work::Work;
 use crate::{BlockingIter, BuildError, Error, Task, guard};
 
@@ -51,6 +52,8 @@ struct Inner {
     runtime: Mutex<Option<Runtime>>,
     work: Arc<Work>,
     default_timeout: Option<Duration>,
+    /// The slow-poll threshold; `None` turns the detector off.
+    slow_poll: Option<Duration>,
 }
 
 impl Drop for Inner {
@@ -228,16 +231,27 @@ impl Portal {
         if timers.is_none() {
             return Err(BuildError::TimersDisabled);
         }
-        Ok(Self::new(handle, None, None))
+        Ok(Self::new(
+            handle,
+            None,
+            None,
+            Some(watch::DEFAULT_THRESHOLD),
+        ))
     }
 
-    fn new(handle: Handle, runtime: Option<Runtime>, default_timeout: Option<Duration>) -> Self {
+    fn new(
+        handle: Handle,
+        runtime: Option<Runtime>,
+        default_timeout: Option<Duration>,
+        slow_poll: Option<Duration>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 handle,
                 runtime: Mutex::new(runtime),
                 work: Arc::default(),
                 default_timeout,
+                slow_poll,
             }),
         }
     }
@@ -366,8 +380,11 @@ impl Portal {
         deadline: Option<Instant>,
     ) -> Result<F::Output, Error> {
         let ticket = Work::admit(&*self.inner.work)?;
-        let cancellable = ticket.work().until_cancelled(fut);
-        match guard::block_on_until(&self.inner.handle, cancellable, deadline)? {
+        let output = watch::with_call_slot(self.inner.slow_poll, |slot| {
+            let watched = Watched::new(ticket.work().until_cancelled(fut), slot);
+            guard::block_on_until(&self.inner.handle, watched, deadline)
+        })?;
+        match output {
             Some(output) => {
                 ticket.complete();
                 Ok(output)
@@ -403,6 +420,7 @@ impl Portal {
         F::Output: Send + 'static,
     {
         let ticket = Work::admit(Arc::clone(&self.inner.work))?;
+        let fut = Watched::new(fut, watch::task_slot::<F>(self.inner.slow_poll));
         let join = self.inner.handle.spawn(async move {
             let output = ticket.work().until_cancelled(fut).await;
             if output.is_some() {
@@ -517,6 +535,7 @@ pub struct PortalBuilder {
     worker_threads: Option<usize>,
     thread_name: String,
     default_timeout: Option<Duration>,
+    slow_poll: Option<Duration>,
 }
 
 impl Default for PortalBuilder {
@@ -525,6 +544,7 @@ impl Default for PortalBuilder {
             worker_threads: None,
             thread_name: "syncportal-rt".to_owned(),
             default_timeout: None,
+            slow_poll: Some(watch::DEFAULT_THRESHOLD),
         }
     }
 }
@@ -582,6 +602,40 @@ impl PortalBuilder {
         self
     }
 
+    /// Sets the slow-poll threshold, or turns the detector off with `None`. The default is
+    /// 100 ms.
+    ///
+    /// The portal watches the futures of its calls and tasks. When one `poll` runs longer than
+    /// the threshold (a blocking call hidden in async code: `std::thread::sleep`, a blocking
+    /// read), a `tracing` warning with target `syncportal::slow_poll` names the task (its
+    /// future's type) or the calling thread and how long the poll has run. It fires while the
+    /// poll is still stuck, once per poll. Watching costs a few nanoseconds per poll; a monitor
+    /// thread, `syncportal-watch`, beats every quarter threshold while polls run and naps when
+    /// none does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let strict = syncportal::Portal::builder()
+    ///     .slow_poll_threshold(Some(Duration::from_millis(20)))
+    ///     .build()?;
+    /// let quiet = syncportal::Portal::builder().slow_poll_threshold(None).build()?;
+    /// # drop((strict, quiet));
+    /// # Ok::<(), syncportal::BuildError>(())
+    /// ```
+    ///
+    /// # Caveats
+    ///
+    /// A poll can run up to a quarter threshold past the threshold before it is reported, and
+    /// work spawned on the runtime directly (not through the portal) is not watched.
+    #[must_use]
+    pub fn slow_poll_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.slow_poll = threshold;
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Examples
@@ -618,6 +672,7 @@ impl PortalBuilder {
             runtime.handle().clone(),
             Some(runtime),
             self.default_timeout,
+            self.slow_poll,
         ))
     }
 }

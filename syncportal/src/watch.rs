@@ -1,0 +1,275 @@
+//! The slow-poll detector: a warning when one `poll` of a watched future runs too long.
+//!
+//! Timing every poll with `Instant::now` would cost two clock reads per poll, as much as a
+//! whole ready call through the portal. Instead each watched future has a slot, and a poll
+//! only stores a coarse timestamp into it on entry and zero on exit: a load and two relaxed
+//! stores. One monitor thread (`syncportal-watch`) advances that coarse clock every quarter of
+//! the smallest threshold and looks at the slots; a slot that has been inside one poll for
+//! longer than its threshold gets one `tracing` warning, while the poll is still stuck.
+//!
+//! The monitor falls back to a slow beat after a second without any poll in progress, and the
+//! next poll wakes it. Its clock is stale after such a nap, so on waking it restarts the
+//! timestamps of the polls in progress rather than report them as slow.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The default threshold.
+pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// How long the monitor beats fast with no poll in progress before it naps.
+const BUSY_FOR: Duration = Duration::from_secs(1);
+
+/// The nap's beat: a poll that started while the monitor napped and never woke it (a rare
+/// race) is still caught within this.
+const NAP: Duration = Duration::from_secs(1);
+
+struct Monitor {
+    epoch: Instant,
+    /// Nanoseconds since `epoch`, as of the monitor's last beat.
+    clock: AtomicU64,
+    slots: Mutex<Vec<Weak<Slot>>>,
+    /// The beat, in nanoseconds: a quarter of the smallest threshold registered.
+    beat: AtomicU64,
+    napping: AtomicBool,
+    wake: Condvar,
+    woken: Mutex<bool>,
+}
+
+/// One watched future (a task), or one thread's calls.
+pub(crate) struct Slot {
+    name: Cow<'static, str>,
+    threshold: AtomicU64,
+    /// The coarse clock when the poll in progress started, plus one; 0 between polls.
+    since: AtomicU64,
+    /// The `since` of the last poll reported, so each slow poll is reported once.
+    reported: AtomicU64,
+}
+
+fn monitor() -> &'static Monitor {
+    static MONITOR: OnceLock<Monitor> = OnceLock::new();
+    MONITOR.get_or_init(|| {
+        let spawned = thread::Builder::new()
+            .name("syncportal-watch".to_owned())
+            .spawn(|| monitor().run());
+        if let Err(err) = spawned {
+            tracing::warn!(
+                target: "syncportal::slow_poll",
+                "could not start the slow-poll monitor thread, so slow polls go unreported: {err}"
+            );
+        }
+        Monitor {
+            epoch: Instant::now(),
+            clock: AtomicU64::new(0),
+            slots: Mutex::new(Vec::new()),
+            beat: AtomicU64::new(nanos(DEFAULT_THRESHOLD / 4)),
+            napping: AtomicBool::new(false),
+            wake: Condvar::new(),
+            woken: Mutex::new(false),
+        }
+    })
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Monitor {
+    fn register(&self, slot: &Arc<Slot>) {
+        let beat = nanos(Duration::from_nanos(slot.threshold.load(Ordering::Relaxed)) / 4).clamp(
+            nanos(Duration::from_millis(1)),
+            nanos(Duration::from_millis(250)),
+        );
+        self.beat.fetch_min(beat, Ordering::Relaxed);
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(slot));
+    }
+
+    fn now(&self) -> u64 {
+        nanos(self.epoch.elapsed())
+    }
+
+    fn run(&self) {
+        let mut quiet_since = Instant::now();
+        loop {
+            let napped = self.napping.load(Ordering::Acquire);
+            if napped {
+                let woken = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
+                let (mut woken, _) = self
+                    .wake
+                    .wait_timeout_while(woken, NAP, |woken| !*woken)
+                    .unwrap_or_else(PoisonError::into_inner);
+                *woken = false;
+                self.napping.store(false, Ordering::Release);
+            } else {
+                thread::sleep(Duration::from_nanos(self.beat.load(Ordering::Relaxed)));
+            }
+            let now = self.now();
+            self.clock.store(now, Ordering::Relaxed);
+            let busy = self.scan(now, napped);
+            if busy {
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= BUSY_FOR {
+                self.napping.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Looks at every slot; returns whether any poll is in progress.
+    fn scan(&self, now: u64, after_nap: bool) -> bool {
+        let beat = self.beat.load(Ordering::Relaxed);
+        let mut busy = false;
+        let mut reports = Vec::new();
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|slot| {
+                let Some(slot) = slot.upgrade() else {
+                    return false;
+                };
+                let since = slot.since.load(Ordering::Relaxed);
+                if since == 0 {
+                    return true;
+                }
+                busy = true;
+                if after_nap {
+                    // Its timestamp came from a stale clock: restart it from now.
+                    let _ = slot.since.compare_exchange(
+                        since,
+                        now + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                    return true;
+                }
+                // `since` is at most one beat earlier than the real start.
+                let running = now.saturating_sub(since - 1);
+                let threshold = slot.threshold.load(Ordering::Relaxed);
+                if running >= threshold.saturating_add(beat)
+                    && slot.reported.swap(since, Ordering::Relaxed) != since
+                {
+                    reports.push((slot, running - beat, threshold));
+                }
+                true
+            });
+        for (slot, running, threshold) in reports {
+            let running = Duration::from_nanos(running);
+            let threshold = Duration::from_nanos(threshold);
+            tracing::warn!(
+                target: "syncportal::slow_poll",
+                task = %slot.name,
+                running_ms = u64::try_from(running.as_millis()).unwrap_or(u64::MAX),
+                threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),
+                "a poll of {} has run for at least {running:?} without yielding (threshold \
+                 {threshold:?}); blocking code inside async code stalls every task on its \
+                 worker: move it to syncportal::offload or tokio::task::spawn_blocking",
+                slot.name,
+            );
+        }
+        busy
+    }
+
+    fn wake_up(&self) {
+        *self.woken.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.wake.notify_one();
+    }
+}
+
+impl Slot {
+    fn new(name: Cow<'static, str>, threshold: Duration) -> Arc<Self> {
+        let slot = Arc::new(Self {
+            name,
+            threshold: AtomicU64::new(nanos(threshold)),
+            since: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+        });
+        monitor().register(&slot);
+        slot
+    }
+
+    fn enter(&self) -> InPoll<'_> {
+        let monitor = monitor();
+        self.since
+            .store(monitor.clock.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if monitor.napping.load(Ordering::Relaxed) {
+            monitor.wake_up();
+        }
+        InPoll(self)
+    }
+}
+
+/// Marks the end of a poll, also when the poll panics.
+struct InPoll<'a>(&'a Slot);
+
+impl Drop for InPoll<'_> {
+    fn drop(&mut self) {
+        self.0.since.store(0, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// This thread's slot for portal calls, made on its first watched call.
+    static CALL_SLOT: OnceCell<Arc<Slot>> = const { OnceCell::new() };
+}
+
+/// Runs `f` with this thread's call slot, set to `threshold`; with no threshold, with none.
+pub(crate) fn with_call_slot<R>(
+    threshold: Option<Duration>,
+    f: impl FnOnce(Option<&Slot>) -> R,
+) -> R {
+    let Some(threshold) = threshold else {
+        return f(None);
+    };
+    CALL_SLOT.with(|cell| {
+        let slot = cell.get_or_init(|| {
+            let thread = thread::current();
+            let name = format!(
+                "a portal call on thread '{}'",
+                thread.name().unwrap_or("unnamed")
+            );
+            Slot::new(Cow::Owned(name), threshold)
+        });
+        slot.threshold.store(nanos(threshold), Ordering::Relaxed);
+        f(Some(slot))
+    })
+}
+
+/// A slot for a spawned task, named after its future's type; none without a threshold.
+pub(crate) fn task_slot<F>(threshold: Option<Duration>) -> Option<Arc<Slot>> {
+    threshold.map(|threshold| Slot::new(Cow::Borrowed(std::any::type_name::<F>()), threshold))
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose polls are watched through `slot`; without a slot, the future as is.
+    pub(crate) struct Watched<F, S> {
+        #[pin]
+        inner: F,
+        slot: Option<S>,
+    }
+}
+
+impl<F, S> Watched<F, S> {
+    pub(crate) fn new(inner: F, slot: Option<S>) -> Self {
+        Self { inner, slot }
+    }
+}
+
+impl<F: Future, S: Deref<Target = Slot>> Future for Watched<F, S> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _in_poll = this.slot.as_deref().map(Slot::enter);
+        this.inner.poll(cx)
+    }
+}
