@@ -10,6 +10,10 @@ use futures_core::Stream;
 use syncportal::{End, Error, OnError, Overflow, Portal, Queue, RecordOptions, Summary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "shared/notes.rs"]
+mod notes;
+use notes::{Notes, NotesError, SyncNotes};
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let portal = Portal::global();
 
@@ -60,6 +64,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     section("queue: one queue, sync and async sides at once");
     queue(portal)?;
+
+    section("reverse bridge: async code calling blocking code");
+    reverse_bridge(portal)?;
 
     section("the guard: blocking inside async code is a typed error");
     let inside = portal.call(async { Portal::global().call(async { "never polled" }) })?;
@@ -331,6 +338,69 @@ fn queue(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
     echo.wait()?;
     let inside = portal.call(async { to_task.get_blocking() })?;
     println!("  get_blocking inside async code -> {inside:?}");
+    Ok(())
+}
+
+/// A blocking function, made callable from async code by `#[syncportal::offload]`.
+#[syncportal::offload]
+fn checksum(data: Vec<u8>) -> u32 {
+    // Stands for a CPU-heavy parse or a blocking C call.
+    data.iter().fold(0u32, |sum, &byte| {
+        sum.wrapping_mul(31).wrapping_add(u32::from(byte))
+    })
+}
+
+/// Async code that must call blocking code: a function through the pool, and SQLite through
+/// an actor that owns the connection, whose blocking twin sync code uses too.
+fn reverse_bridge(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("syncportal-tour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("notes.db");
+    let (sum, on_thread) = portal.call(async {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let sum = checksum_async(data).await;
+        let on_thread = syncportal::offload(|| std::thread::current().name().map(str::to_owned));
+        (sum, on_thread.await)
+    })?;
+    println!("  checksum_async(1 MiB) -> {sum:#010x}, blocking work ran on {on_thread:?}");
+    per_call("offload round trip from a task", 2_000, || {
+        portal.call(async { syncportal::offload(|| 1u64).await })
+    });
+
+    let added = portal.call(async {
+        let notes = Notes::open(path.clone()).await?;
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let notes = notes.clone();
+                tokio::spawn(async move {
+                    for n in 0..25 {
+                        notes
+                            .add(&format!("task-{writer}"), &format!("note {n}"))
+                            .await?;
+                    }
+                    Ok::<_, NotesError>(())
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer
+                .await
+                .map_err(|_| NotesError::Portal(Error::Cancelled))??;
+        }
+        notes.count().await
+    })??;
+    println!("  4 async tasks added {added} notes through the actor that owns the connection");
+    let notes = SyncNotes::open(path)?;
+    println!(
+        "  SyncNotes (generated twin) from sync code: {} notes, task-2 wrote first {:?}",
+        notes.count()?,
+        notes.by_author("task-2")?.first()
+    );
+    per_call("actor round trip, sync twin", 2_000, || {
+        notes.count().map_err(|_| Error::Closed)
+    });
+    notes.close()?;
+    std::fs::remove_dir_all(dir)?;
     Ok(())
 }
 
