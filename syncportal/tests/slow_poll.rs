@@ -77,7 +77,10 @@ fn watched_portal(threshold: Option<Duration>) -> Portal {
 }
 
 /// A task whose only poll blocks its worker for 300 ms.
-#[allow(clippy::unused_async, reason = "the point: blocking code inside an async fn")]
+#[allow(
+    clippy::unused_async,
+    reason = "the point: blocking code inside an async fn"
+)]
 async fn blocks_its_worker() {
     thread::sleep(Duration::from_millis(300));
 }
@@ -108,7 +111,10 @@ fn a_blocking_poll_in_a_task_is_reported_with_its_name_and_time() {
             .and_then(|ms| ms.parse().ok())
             .expect("a running_ms field");
         assert!((50..=300).contains(&running), "running_ms={running}");
-        assert!(report.contains("spawn_blocking"), "the advice is there: {report}");
+        assert!(
+            report.contains("spawn_blocking"),
+            "the advice is there: {report}"
+        );
     });
 }
 
@@ -143,7 +149,10 @@ fn polls_that_yield_are_not_reported() {
 }
 
 /// A second blocking task type, so this test's reports cannot be confused with others'.
-#[allow(clippy::unused_async, reason = "the point: blocking code inside an async fn")]
+#[allow(
+    clippy::unused_async,
+    reason = "the point: blocking code inside an async fn"
+)]
 async fn blocks_unwatched() {
     thread::sleep(Duration::from_millis(300));
 }
