@@ -167,6 +167,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## The reverse bridge: blocking work from async code
+//!
+//! Async code that calls blocking code inline stalls every task on its worker. A
+//! [`BlockingPool`] runs closures on a bounded set of named threads, [`offload`](fn@offload)
+//! uses a default pool, and `#[`[`offload`](macro@offload)`]` gives a blocking `fn` an async
+//! twin. An [`Actor`] owns a resource that must stay on one thread (a SQLite connection, a
+//! device handle) and runs closures against it in order, from async or sync callers.
+//!
+//! ```
+//! use syncportal::Actor;
+//!
+//! #[syncportal::offload]
+//! fn parse(text: String) -> usize {
+//!     text.split_whitespace().count() // imagine a slow, blocking parser
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! assert_eq!(parse_async("three short words".into()).await, 3);
+//!
+//! let device = Actor::spawn(|| Ok::<_, std::io::Error>(Vec::<u8>::new())).await?;
+//! device.call(|buffer| buffer.extend_from_slice(b"ping")).await?;
+//! assert_eq!(device.call(|buffer| buffer.len()).await?, 4);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Slow polls
+//!
+//! A blocking call hidden inside async code is the most common async bug. The portal watches
+//! its calls and tasks: a `poll` that runs past a threshold (100 ms unless
+//! [`PortalBuilder::slow_poll_threshold`] says otherwise) gets a `tracing` warning, with target
+//! `syncportal::slow_poll`, naming the task and how long it has run.
+//!
 //! ## Shutdown
 //!
 //! [`Portal::shutdown`] refuses new work at once, lets work in flight finish within a grace
