@@ -17,6 +17,7 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_core::Stream;
@@ -371,7 +372,8 @@ pub struct Summary {
     pub end: Option<End>,
     /// Time from the start to the end, or to now while it runs, on the monotonic clock.
     pub elapsed: Duration,
-    /// Items the source produced, errors included.
+    /// Items the source produced, errors included. An item the producer holds while it waits
+    /// for buffer room under [`Overflow::Block`] is counted once it goes in, or is discarded.
     pub emitted: u64,
     /// Items handed to the consumer.
     pub delivered: u64,
@@ -1132,7 +1134,8 @@ fn period(rate_hz: f64) -> Result<Duration, ConfigError> {
         return Err(invalid);
     }
     match Duration::try_from_secs_f64(rate_hz.recip()) {
-        Ok(period) if !period.is_zero() => Ok(period),
+        // At most u64::MAX nanoseconds (about 584 years), so grid arithmetic stays in range.
+        Ok(period) if !period.is_zero() && u64::try_from(period.as_nanos()).is_ok() => Ok(period),
         _ => Err(invalid),
     }
 }
@@ -1168,8 +1171,11 @@ impl<T> Producer<T> {
         let period_nanos = period.as_nanos();
         let mut slot: u128 = 0;
         loop {
-            let at = start + duration_from_nanos(period_nanos * slot);
-            tokio::time::sleep_until(at).await;
+            match start.checked_add(duration_from_nanos(period_nanos * slot)) {
+                Some(at) => tokio::time::sleep_until(at).await,
+                // A grid point past the end of the clock never comes.
+                None => std::future::pending().await,
+            }
             let item = poll().await;
             if !self.deliver(item).await {
                 return;
@@ -1225,6 +1231,11 @@ impl<T> Drop for Producer<T> {
         if self.holding {
             self.shared.lost.fetch_add(1, Ordering::Relaxed);
         }
+        if thread::panicking() {
+            // Unwinding out of the source: `CatchPanic` keeps the payload for the consumer
+            // first, and only then ends the recording and closes the buffer.
+            return;
+        }
         // Not ended by the source, an error or the consumer: cancelled from outside.
         self.shared.finish(End::Cancelled);
         self.shared.queue.close();
@@ -1255,13 +1266,14 @@ impl<T, F: Future<Output = ()>> Future for CatchPanic<T, F> {
         match panic::catch_unwind(AssertUnwindSafe(|| this.inner.poll(cx))) {
             Ok(poll) => poll,
             Err(payload) => {
-                this.shared.finish(End::Panicked);
+                // In this order: a consumer woken by the close must find the payload.
                 *this
                     .shared
                     .panic
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = Some(payload);
-                // The task ends here and drops the producer, which closes the buffer.
+                this.shared.finish(End::Panicked);
+                this.shared.queue.close();
                 Poll::Ready(())
             }
         }
