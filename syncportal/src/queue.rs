@@ -624,7 +624,7 @@ impl<T> Queue<T> {
     /// Marks one taken item as processed, for [`join`](Self::join).
     ///
     /// Items thrown away by an overflow policy or [`close_now`](Self::close_now) count as done
-    /// already.
+    /// already; a `task_done` already called for such an item is not counted twice.
     ///
     /// # Examples
     ///
@@ -645,7 +645,7 @@ impl<T> Queue<T> {
         if state.unfinished == 0 {
             return Err(TaskDoneError);
         }
-        state.unfinished -= 1;
+        state.unfinished = state.unfinished.saturating_sub(1);
         let woken = if state.unfinished == 0 {
             state.joiners.take_all()
         } else {
@@ -900,7 +900,8 @@ impl<T> Shared<T> {
                 Overflow::Block => Offer::Full(item),
                 Overflow::DropOldest => {
                     thrown_away = state.items.pop_front();
-                    state.unfinished -= 1;
+                    // Saturating: `task_done` may already have been called for this item.
+                    state.unfinished = state.unfinished.saturating_sub(1);
                     state.stats.dropped += 1;
                     state.push(item);
                     Offer::Done
@@ -966,7 +967,7 @@ impl<T> Shared<T> {
         let discarded = mem::take(&mut state.items);
         let count = discarded.len() as u64;
         state.stats.discarded += count;
-        state.unfinished -= count;
+        state.unfinished = state.unfinished.saturating_sub(count);
         let mut woken = state.getters.take_all();
         woken.append(&mut state.putters.take_all());
         if state.unfinished == 0 {
