@@ -197,16 +197,40 @@ fn expand(function: &ItemFn, args: &Args) -> TokenStream {
         || quote!(::syncportal::BlockingPool::global()),
         |pool| quote!(#pool),
     );
-    // Every type parameter crosses to the pool thread, inside an argument or the result.
+    // Every type parameter crosses to the pool thread, inside an argument or the result. Its
+    // added bounds go where the user bounds it already (the where clause or inline), so clippy
+    // does not see bounds in two places.
     let mut generics = sig.generics.clone();
-    let where_clause = generics.make_where_clause();
-    for param in &sig.generics.params {
+    let in_where: Vec<Ident> = generics
+        .where_clause
+        .iter()
+        .flat_map(|clause| &clause.predicates)
+        .filter_map(|predicate| match predicate {
+            syn::WherePredicate::Type(bound) => match &bound.bounded_ty {
+                Type::Path(path) => path.path.get_ident().cloned(),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let mut generic = false;
+    let mut where_bounds: Vec<syn::WherePredicate> = Vec::new();
+    for param in &mut generics.params {
         if let GenericParam::Type(param) = param {
+            generic = true;
             let ident = &param.ident;
-            where_clause
-                .predicates
-                .push(syn::parse_quote!(#ident: ::core::marker::Send + 'static));
+            if in_where.contains(ident) {
+                where_bounds.push(syn::parse_quote!(#ident: ::core::marker::Send + 'static));
+            } else {
+                param.bounds.push(syn::parse_quote!(::core::marker::Send));
+                param.bounds.push(syn::parse_quote!('static));
+            }
         }
+    }
+    if generic {
+        // The result may name associated types (`T::Err`) that need the same promise.
+        where_bounds.push(syn::parse_quote!(#output: ::core::marker::Send + 'static));
+        generics.make_where_clause().predicates.extend(where_bounds);
     }
     let (impl_generics, _, where_clause) = generics.split_for_impl();
     let docs = attrs.iter().filter(|attr| attr.path().is_ident("doc"));

@@ -339,9 +339,12 @@ impl ActorBuilder {
         thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
+                // Announces the end even when dropping the resource panics.
+                let _exit = ExitGuard {
+                    exit: thread_exit,
+                    inbox: inbox.clone(),
+                };
                 serve(open, &inbox, report);
-                thread_exit.done.store(true, Ordering::Release);
-                thread_exit.notify.notify_waiters();
             })
             .map_err(ActorError::Thread)?;
         let actor = Actor {
@@ -383,7 +386,24 @@ fn serve<R, E, F>(
         return;
     }
     while let Ok(message) = inbox.get_blocking() {
-        message(&mut resource);
+        // The call's own panic is caught inside the message, for its caller. What can still
+        // panic here is dropping a result nobody waits for: the actor must survive it.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| message(&mut resource)));
+    }
+}
+
+/// Runs when the actor's thread ends, normally or by a panic while dropping the resource:
+/// cancels calls still queued, so no caller waits forever, and wakes `join`.
+struct ExitGuard<R> {
+    exit: Arc<Exit>,
+    inbox: Queue<Message<R>>,
+}
+
+impl<R> Drop for ExitGuard<R> {
+    fn drop(&mut self) {
+        self.inbox.close_now();
+        self.exit.done.store(true, Ordering::Release);
+        self.exit.notify.notify_waiters();
     }
 }
 

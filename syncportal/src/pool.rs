@@ -392,7 +392,9 @@ impl Shared {
             if let Some(job) = state.jobs.pop_front() {
                 self.queued.fetch_sub(1, Ordering::Release);
                 drop(state);
-                job();
+                // A panic in the job itself is caught inside it, for its waiter. What can still
+                // panic here is dropping a result nobody waits for: the thread must survive it.
+                let _ = panic::catch_unwind(AssertUnwindSafe(job));
                 state = self.lock();
                 if state.jobs.is_empty() {
                     state.awake += 1;
