@@ -11,6 +11,7 @@ use syncportal::{End, Error, OnError, Overflow, Portal, Queue, RecordOptions, Su
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "shared/notes.rs"]
+#[allow(dead_code, reason = "the tour shows part of the store; its tests use the rest")]
 mod notes;
 use notes::{Notes, NotesError, SyncNotes};
 
@@ -343,6 +344,10 @@ fn queue(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
 
 /// A blocking function, made callable from async code by `#[syncportal::offload]`.
 #[syncportal::offload]
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the twin moves the data to a pool thread, so the original takes it by value too"
+)]
 fn checksum(data: Vec<u8>) -> u32 {
     // Stands for a CPU-heavy parse or a blocking C call.
     data.iter().fold(0u32, |sum, &byte| {
@@ -363,6 +368,8 @@ fn reverse_bridge(portal: &Portal) -> Result<(), Box<dyn std::error::Error>> {
         (sum, on_thread.await)
     })?;
     println!("  checksum_async(1 MiB) -> {sum:#010x}, blocking work ran on {on_thread:?}");
+    let sync_sum = checksum((0..=255u8).cycle().take(1 << 20).collect());
+    println!("  checksum(1 MiB), the sync original, in place -> {sync_sum:#010x}");
     per_call("offload round trip from a task", 2_000, || {
         portal.call(async { syncportal::offload(|| 1u64).await })
     });
