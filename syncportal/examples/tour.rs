@@ -11,7 +11,10 @@ use syncportal::{End, Error, OnError, Overflow, Portal, Queue, RecordOptions, Su
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "shared/notes.rs"]
-#[allow(dead_code, reason = "the tour shows part of the store; its tests use the rest")]
+#[allow(
+    dead_code,
+    reason = "the tour shows part of the store; its tests use the rest"
+)]
 mod notes;
 use notes::{Notes, NotesError, SyncNotes};
 
