@@ -109,7 +109,12 @@ impl Monitor {
                     .wake
                     .wait_timeout_while(woken, NAP, |woken| !*woken)
                     .unwrap_or_else(PoisonError::into_inner);
-                *woken = false;
+                if std::mem::take(&mut *woken) {
+                    // A poll started: polls are running again, whether or not the beats happen
+                    // to land inside one.
+                    quiet_since = Instant::now();
+                }
+                drop(woken);
                 self.napping.store(false, Ordering::Release);
             } else {
                 thread::sleep(Duration::from_nanos(self.beat.load(Ordering::Relaxed)));
@@ -201,7 +206,9 @@ impl Slot {
         let monitor = monitor();
         self.since
             .store(monitor.clock.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        if monitor.napping.load(Ordering::Relaxed) {
+        // One poller wakes a napping monitor; the rest see the flag already cleared.
+        if monitor.napping.load(Ordering::Relaxed) && monitor.napping.swap(false, Ordering::AcqRel)
+        {
             monitor.wake_up();
         }
         InPoll(self)
@@ -239,7 +246,11 @@ pub(crate) fn with_call_slot<R>(
             );
             Slot::new(Cow::Owned(name), threshold)
         });
-        slot.threshold.store(nanos(threshold), Ordering::Relaxed);
+        let threshold = nanos(threshold);
+        // Most threads call one portal: skip the store, and its cache traffic, when unchanged.
+        if slot.threshold.load(Ordering::Relaxed) != threshold {
+            slot.threshold.store(threshold, Ordering::Relaxed);
+        }
         f(Some(slot))
     })
 }
