@@ -855,6 +855,42 @@ impl<T> Queue<T> {
         self.shared.abandon(waiter, |state| &mut state.getters);
     }
 
+    /// Puts every item of `items`, oldest first, taking the lock once per wake-up rather than
+    /// once per item, and returns the room left. Under [`Overflow::Block`] it waits for room
+    /// for the rest; what is still in `items` when it fails with [`Error::Closed`], or is
+    /// dropped, was not put.
+    pub(crate) fn put_all<'a>(&'a self, items: &'a mut VecDeque<T>) -> PutAll<'a, T> {
+        PutAll {
+            shared: &self.shared,
+            items,
+            waiter: None,
+        }
+    }
+
+    /// Puts `items` at once, without waiting: past the capacity under [`Overflow::Block`],
+    /// under the drop policies as usual. For a producer that is ending (its source panicked),
+    /// whose items must still reach the consumer. Leaves in `items` what a closed queue refused.
+    pub(crate) fn put_now(&self, items: &mut VecDeque<T>) {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return;
+        }
+        let mut thrown_away = Vec::new();
+        for item in items.drain(..) {
+            match self.shared.place(&mut state, item) {
+                Place::Stored => {}
+                Place::ThrewAway(item) => thrown_away.push(item),
+                Place::Full(item) => state.push(item),
+            }
+        }
+        let woken = state.getters.take_one();
+        drop(state);
+        drop(thrown_away);
+        if let Some(waker) = woken {
+            waker.wake();
+        }
+    }
+
     /// Puts a last item past the capacity and closes the queue, so it is delivered after
     /// everything already queued whatever the policy. Hands the item back when already closed.
     pub(crate) fn put_last(&self, item: T) -> Result<(), T> {
@@ -870,6 +906,14 @@ impl<T> Queue<T> {
         woken.into_iter().for_each(Waker::wake);
         Ok(())
     }
+}
+
+/// Where one item went, under the policy: stored, stored with an item thrown away (the
+/// evicted oldest, or the rejected item itself), or refused because the queue is full.
+enum Place<T> {
+    Stored,
+    ThrewAway(T),
+    Full(T),
 }
 
 /// What an offer to the queue came to; a refused item comes back.
@@ -892,26 +936,14 @@ impl<T> Shared<T> {
         let mut thrown_away = None;
         let outcome = if state.closed {
             Offer::Closed(item)
-        } else if state.items.len() < self.capacity {
-            state.push(item);
-            Offer::Done
         } else {
-            match self.overflow {
-                Overflow::Block => Offer::Full(item),
-                Overflow::DropOldest => {
-                    thrown_away = state.items.pop_front();
-                    // Saturating: `task_done` may already have been called for this item.
-                    state.unfinished = state.unfinished.saturating_sub(1);
-                    state.stats.dropped += 1;
-                    state.push(item);
-                    Offer::Done
-                }
-                Overflow::DropNewest => {
+            match self.place(&mut state, item) {
+                Place::Stored => Offer::Done,
+                Place::ThrewAway(item) => {
                     thrown_away = Some(item);
-                    state.stats.put += 1;
-                    state.stats.dropped += 1;
                     Offer::Done
                 }
+                Place::Full(item) => Offer::Full(item),
             }
         };
         if let Some((slot, waker)) = waiter {
@@ -932,6 +964,83 @@ impl<T> Shared<T> {
             waker.wake();
         }
         outcome
+    }
+
+    /// Places one item under the overflow policy, with the lock held.
+    fn place(&self, state: &mut State<T>, item: T) -> Place<T> {
+        if state.items.len() < self.capacity {
+            state.push(item);
+            return Place::Stored;
+        }
+        match self.overflow {
+            Overflow::Block => Place::Full(item),
+            Overflow::DropOldest => {
+                let evicted = state.items.pop_front();
+                // Saturating: `task_done` may already have been called for this item.
+                state.unfinished = state.unfinished.saturating_sub(1);
+                state.stats.dropped += 1;
+                state.push(item);
+                evicted.map_or(Place::Stored, Place::ThrewAway)
+            }
+            Overflow::DropNewest => {
+                state.stats.put += 1;
+                state.stats.dropped += 1;
+                Place::ThrewAway(item)
+            }
+        }
+    }
+
+    /// Places as many of `items` as the policy allows now, oldest first, under one lock. When
+    /// some are left (a full [`Overflow::Block`] queue), `waiter` joins the putters' line. Once
+    /// all are placed, returns the room left.
+    fn offer_all(
+        &self,
+        items: &mut VecDeque<T>,
+        waiter: &mut Option<u64>,
+        waker: &Waker,
+    ) -> Poll<Result<usize, Error>> {
+        let mut state = self.lock();
+        if state.closed {
+            state.putters.leave(waiter);
+            return Poll::Ready(Err(Error::Closed));
+        }
+        let mut thrown_away = Vec::new();
+        let mut stored = false;
+        while let Some(item) = items.pop_front() {
+            match self.place(&mut state, item) {
+                Place::Stored => stored = true,
+                Place::ThrewAway(item) => {
+                    stored = true;
+                    thrown_away.push(item);
+                }
+                Place::Full(item) => {
+                    items.push_front(item);
+                    break;
+                }
+            }
+        }
+        let done = items.is_empty();
+        if done {
+            state.putters.leave(waiter);
+        } else {
+            state.putters.register(waiter, waker);
+        }
+        let woken = if stored {
+            state.getters.take_one()
+        } else {
+            None
+        };
+        let room = self.capacity.saturating_sub(state.items.len());
+        drop(state);
+        drop(thrown_away);
+        if let Some(waker) = woken {
+            waker.wake();
+        }
+        if done {
+            Poll::Ready(Ok(room))
+        } else {
+            Poll::Pending
+        }
     }
 
     /// Takes the oldest item. With a waker, an empty open queue registers `waiter`.
@@ -1107,6 +1216,30 @@ impl<T> fmt::Debug for Put<'_, T> {
         f.debug_struct("Put")
             .field("done", &self.item.is_none())
             .finish_non_exhaustive()
+    }
+}
+
+/// The future returned by `Queue::put_all`.
+pub(crate) struct PutAll<'a, T> {
+    shared: &'a Shared<T>,
+    items: &'a mut VecDeque<T>,
+    waiter: Option<u64>,
+}
+
+impl<T> Future for PutAll<'_, T> {
+    type Output = Result<usize, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.shared
+            .offer_all(this.items, &mut this.waiter, cx.waker())
+    }
+}
+
+impl<T> Drop for PutAll<'_, T> {
+    fn drop(&mut self) {
+        self.shared
+            .abandon(&mut self.waiter, |state| &mut state.putters);
     }
 }
 

@@ -9,6 +9,7 @@
 //! source really produced.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::iter::FusedIterator;
@@ -372,8 +373,9 @@ pub struct Summary {
     pub end: Option<End>,
     /// Time from the start to the end, or to now while it runs, on the monotonic clock.
     pub elapsed: Duration,
-    /// Items the source produced, errors included. An item the producer holds while it waits
-    /// for buffer room under [`Overflow::Block`] is counted once it goes in, or is discarded.
+    /// Items the source produced, errors included. Items the producer holds (a batch taken from
+    /// a ready source, or one waiting for room under [`Overflow::Block`]) are counted once they
+    /// go in, or are discarded.
     pub emitted: u64,
     /// Items handed to the consumer.
     pub delivered: u64,
@@ -1087,7 +1089,8 @@ impl Portal {
         Run: FnOnce(Producer<T>) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        let queue = Queue::for_recording(options.buffer_capacity(), options.overflow)?;
+        let capacity = options.buffer_capacity();
+        let queue = Queue::for_recording(capacity, options.overflow)?;
         let shared = Arc::new(Shared {
             queue,
             skipped: AtomicU64::new(0),
@@ -1105,7 +1108,10 @@ impl Portal {
             shared: Arc::clone(&shared),
             errors: options.errors,
             is_error,
-            holding: false,
+            batch: VecDeque::with_capacity(BATCH),
+            overflow: options.overflow,
+            room: capacity,
+            capacity,
         };
         let guarded = CatchPanic {
             shared: Arc::clone(&shared),
@@ -1127,6 +1133,9 @@ impl Portal {
     }
 }
 
+/// Most items the producer takes from a ready source before it puts them, under one lock.
+const BATCH: usize = 64;
+
 /// The grid period for `rate_hz`, refused when it is not a usable rate.
 fn period(rate_hz: f64) -> Result<Duration, ConfigError> {
     let invalid = ConfigError::InvalidRate { rate_hz };
@@ -1146,18 +1155,46 @@ struct Producer<T> {
     shared: Arc<Shared<T>>,
     errors: OnError,
     is_error: fn(&T) -> bool,
-    /// True while an item sits in a pending put: if the producer is dropped then, the item is
-    /// lost with it and must be counted.
-    holding: bool,
+    /// Items taken from the source and not yet put. If the producer is dropped with some, they
+    /// are lost with it and must be counted.
+    batch: VecDeque<T>,
+    overflow: Overflow,
+    /// Buffer room seen at the last put.
+    room: usize,
+    capacity: usize,
 }
 
 impl<T> Producer<T> {
     async fn read_stream<S: Stream<Item = T>>(mut self, source: S) {
         let mut source = pin!(source);
-        while let Some(item) = poll_fn(|cx| source.as_mut().poll_next(cx)).await {
-            if !self.deliver(item).await {
+        loop {
+            // Wait for one item, then take what else the source has ready, up to a batch, so
+            // a fast source puts many items per lock.
+            let mut next = poll_fn(|cx| source.as_mut().poll_next(cx)).await;
+            let ended = loop {
+                let Some(item) = next else {
+                    break true;
+                };
+                if let Some(error) = self.accept(item) {
+                    self.raise(error).await;
+                    return;
+                }
+                if self.batch.len() >= self.batch_limit() {
+                    break false;
+                }
+                match poll_fn(|cx| Poll::Ready(source.as_mut().poll_next(cx))).await {
+                    Poll::Ready(item) => next = item,
+                    Poll::Pending => break false,
+                }
+            };
+            if !self.flush().await {
                 return;
             }
+            if ended {
+                break;
+            }
+            // A source that is always ready must not keep its worker from other tasks.
+            tokio::task::coop::consume_budget().await;
         }
         self.shared.finish(End::SourceEnded);
     }
@@ -1177,7 +1214,11 @@ impl<T> Producer<T> {
                 None => std::future::pending().await,
             }
             let item = poll().await;
-            if !self.deliver(item).await {
+            if let Some(error) = self.accept(item) {
+                self.raise(error).await;
+                return;
+            }
+            if !self.flush().await {
                 return;
             }
             // The next grid point still ahead; the ones passed meanwhile are missed.
@@ -1193,44 +1234,82 @@ impl<T> Producer<T> {
         }
     }
 
-    /// Applies the policies to one item from the source. Returns false when recording stops.
-    async fn deliver(&mut self, item: T) -> bool {
-        let shared = &self.shared;
+    /// Applies the error policy to one item from the source: counts and skips it, adds it to
+    /// the batch, or hands it back when it must be raised.
+    fn accept(&mut self, item: T) -> Option<T> {
         if (self.is_error)(&item) {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
             match self.errors {
                 OnError::Skip => {
-                    shared.skipped.fetch_add(1, Ordering::Relaxed);
-                    return true;
+                    self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+                    return None;
                 }
-                OnError::Raise => {
-                    shared.finish(End::Raised);
-                    if shared.queue.put_last(item).is_err() {
-                        // The consumer stopped first.
-                        shared.lost.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return false;
-                }
+                OnError::Raise => return Some(item),
                 OnError::Return => {}
             }
         }
-        self.holding = true;
-        let put = shared.queue.put(item).await;
-        self.holding = false;
-        if put.is_err() {
-            // Closed: the consumer stopped while the item waited for room.
-            shared.lost.fetch_add(1, Ordering::Relaxed);
-            return false;
+        self.batch.push_back(item);
+        None
+    }
+
+    /// Puts the batch under the overflow policy. Returns false when the consumer stopped
+    /// first; what was left of the batch is then counted as lost.
+    async fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
         }
-        true
+        let shared = Arc::clone(&self.shared);
+        match shared.queue.put_all(&mut self.batch).await {
+            Ok(room) => {
+                self.room = room;
+                true
+            }
+            Err(_closed) => {
+                let left = self.batch.len() as u64;
+                self.batch.clear();
+                shared.lost.fetch_add(left, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// How many ready items to take before putting them. Under [`Overflow::Block`], no more
+    /// than the room there was at the last put (at least one), so the source is read ahead by
+    /// at most the capacity plus one item, as without batching. Under the drop policies, at most
+    /// a sixteenth of the capacity, so memory stays within the capacity and a little.
+    fn batch_limit(&self) -> usize {
+        match self.overflow {
+            Overflow::Block => self.room.clamp(1, BATCH),
+            // Never more than a sixteenth of the capacity held beyond it.
+            _ => (self.capacity / 16).clamp(1, BATCH),
+        }
+    }
+
+    /// Ends the recording on an error under [`OnError::Raise`]: what came before it first, then
+    /// the error, past the capacity.
+    async fn raise(&mut self, error: T) {
+        if !self.flush().await {
+            self.shared.lost.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.shared.finish(End::Raised);
+        if self.shared.queue.put_last(error).is_err() {
+            // The consumer stopped first.
+            self.shared.lost.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
-        if self.holding {
-            self.shared.lost.fetch_add(1, Ordering::Relaxed);
+        if thread::panicking() {
+            // The items taken before the panic still go to the consumer, ahead of the panic.
+            self.shared.queue.put_now(&mut self.batch);
         }
+        // Taken from the source but never put: lost with the producer.
+        self.shared
+            .lost
+            .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
         if thread::panicking() {
             // Unwinding out of the source: `CatchPanic` keeps the payload for the consumer
             // first, and only then ends the recording and closes the buffer.
