@@ -124,18 +124,24 @@ pub(crate) fn unwrap(script: &str, reply: &str) -> Result<String> {
         .split_once(' ')
         .ok_or_else(|| Error::parse("a return code", reply))?;
     let rest = unescape(rest);
+    let code: i64 = code
+        .parse()
+        .map_err(|_| Error::parse("a return code", reply))?;
     match code {
         // TCL_OK, TCL_RETURN, TCL_BREAK, TCL_CONTINUE: the script ended without an error.
-        "0" | "2" | "3" | "4" => Ok(rest),
-        "1" => Err(Error::Command {
+        0 | 2..=4 => Ok(rest),
+        // TCL_ERROR, or one of OpenOCD's negative `ERROR_*` codes (its C commands return them
+        // through `catch`, often with the message only in the log).
+        _ => Err(Error::Command {
             command: script.to_owned(),
-            message: if rest.is_empty() {
-                "the command failed without a message; OpenOCD's log says why".to_owned()
+            message: if rest.trim().is_empty() {
+                format!(
+                    "the command failed (code {code}) without a message; OpenOCD's log says why"
+                )
             } else {
-                rest
+                rest.trim_end().to_owned()
             },
         }),
-        _ => Err(Error::parse("a return code", reply)),
     }
 }
 
@@ -267,6 +273,13 @@ mod tests {
         let err = unwrap("x", "1 boom").unwrap_err();
         assert!(matches!(err, Error::Command { ref message, .. } if message == "boom"));
         assert!(matches!(unwrap("x", "zz"), Err(Error::Parse { .. })));
+        let err = unwrap("x", "-4 ").unwrap_err();
+        assert!(
+            matches!(err, Error::Command { ref message, .. } if message.contains("code -4")),
+            "{err:?}"
+        );
+        let err = unwrap("x", "-304 unknown error\n").unwrap_err();
+        assert!(matches!(err, Error::Command { ref message, .. } if message == "unknown error"));
         assert_eq!(
             unwrap("x", "0 a\u{1b}:b\u{1b}\u{1b}c").unwrap(),
             "a\u{1a}b\u{1b}c"

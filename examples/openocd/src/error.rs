@@ -79,6 +79,13 @@ pub enum Error {
     /// was shut down.
     #[error(transparent)]
     Portal(#[from] syncportal::Error),
+    /// A recording (of events, say) could not start: a zero capacity, or a shut-down portal.
+    #[error(transparent)]
+    Record(#[from] syncportal::RecordError),
+    /// A CMSIS-SVD file could not be read or parsed, or names no such peripheral, register or
+    /// field.
+    #[error("SVD: {0}")]
+    Svd(String),
 }
 
 impl Error {

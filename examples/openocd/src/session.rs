@@ -3,13 +3,17 @@
 use std::io;
 use std::net::SocketAddr;
 
+use syncportal::{RecordOptions, Recording};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 use crate::connection::{Connection, DEFAULT_MAX_REPLY};
+use crate::events::Events;
 use crate::process::Process;
 use crate::{
-    Breakpoints, Error, Jtag, Memory, Registers, Result, StartConfig, SyncBreakpoints, SyncJtag,
-    SyncMemory, SyncRegisters, SyncTarget, Target, tcl,
+    Breakpoints, Error, Event, Flash, Jtag, Memory, Registers, Result, StartConfig, Svd, SvdDevice,
+    SyncBreakpoints, SyncFlash, SyncJtag, SyncMemory, SyncRegisters, SyncSvd, SyncTarget, Target,
+    tcl,
 };
 
 /// Options for [`Session::connect_with`].
@@ -101,6 +105,8 @@ impl ConnectOptions {
 pub struct Session {
     conn: Connection,
     process: Option<Process>,
+    /// Dropped with the session, which ends its event streams.
+    closed: watch::Sender<()>,
 }
 
 #[syncportal::facade]
@@ -148,6 +154,7 @@ impl Session {
         Ok(Self {
             conn: Connection::spawn(stream, options.reply_limit())?,
             process: None,
+            closed: watch::Sender::new(()),
         })
     }
 
@@ -178,6 +185,7 @@ impl Session {
         let session = Self {
             conn,
             process: Some(process),
+            closed: watch::Sender::new(()),
         };
         // Make sure it is OpenOCD that answers, not some other program on the port.
         let version = session.version().await.map_err(|err| Error::StartFailed {
@@ -336,6 +344,29 @@ impl Session {
         Jtag::new(self.conn.clone())
     }
 
+    /// Flash banks: info, erase, and writes with progress.
+    ///
+    /// # Examples
+    ///
+    /// See [`Flash`].
+    #[facade(sub)]
+    #[must_use]
+    pub fn flash(&self) -> Flash {
+        Flash::new(self.conn.clone())
+    }
+
+    /// Peripheral registers by name, as `device` (a CMSIS-SVD file) describes them, read and
+    /// written through target memory.
+    ///
+    /// # Examples
+    ///
+    /// See [`Svd`].
+    #[facade(sub)]
+    #[must_use]
+    pub fn svd(&self, device: &SvdDevice) -> Svd {
+        Svd::new(Memory::new(self.conn.clone()), device.clone())
+    }
+
     /// Breakpoints and watchpoints.
     ///
     /// # Examples
@@ -345,6 +376,73 @@ impl Session {
     #[must_use]
     pub fn breakpoints(&self) -> Breakpoints {
         Breakpoints::new(self.conn.clone())
+    }
+
+    /// OpenOCD's TCL notifications (target events, state changes, resets) as a stream of
+    /// [`Event`]s, on a second connection of their own, so they never mix with command replies.
+    ///
+    /// Notifications are on when this returns: every event caused by a command sent afterwards
+    /// is in the stream, in the order OpenOCD sent it. The stream ends when OpenOCD goes away,
+    /// or when this session is closed or dropped (after the notifications OpenOCD had sent by
+    /// then). The blocking twin returns a blocking iterator; see also
+    /// [`record_events`](Self::record_events).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use syncportal_openocd::{Event, ResetMode, Session};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), syncportal_openocd::Error> {
+    /// let ocd = Session::connect("localhost:6666").await?;
+    /// let mut events = ocd.events().await?;
+    /// ocd.target().reset(ResetMode::Halt).await?;
+    /// let event = std::future::poll_fn(|cx| {
+    ///     futures_core::Stream::poll_next(std::pin::Pin::new(&mut events), cx)
+    /// })
+    /// .await;
+    /// assert_eq!(event, Some(Event::Reset(Some(ResetMode::Halt))));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PortNotOpen`] or [`Error::Io`] when the second connection cannot be made,
+    /// [`Error::Command`] when OpenOCD refuses `tcl_notifications on`.
+    #[facade(iter)]
+    pub async fn events(&self) -> Result<Events> {
+        Events::open(self.addr(), self.closed.subscribe()).await
+    }
+
+    /// [`events`](Self::events), recorded on syncportal's global portal: read ahead into a
+    /// bounded buffer with the capacity, overflow policy and reporter of `options`, with a
+    /// live summary whose counts balance. The blocking twin returns the same [`Recording`];
+    /// call [`into_sync`](Recording::into_sync) to read it as a blocking iterator.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use syncportal::RecordOptions;
+    /// use syncportal_openocd::{ResetMode, SyncSession};
+    ///
+    /// let ocd = SyncSession::connect("localhost:6666")?;
+    /// let mut recording = ocd.record_events(RecordOptions::new().capacity(256))?.into_sync();
+    /// let live = recording.live_summary();
+    /// ocd.target().reset(ResetMode::Run)?;
+    /// let event = recording.next();
+    /// println!("{event:?}; {} events so far", live.get().emitted);
+    /// # Ok::<(), syncportal_openocd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`events`](Self::events); [`Error::Record`] for a capacity of 0 or a shut-down
+    /// portal.
+    ///
+    /// # Panics
+    ///
+    /// When syncportal's global portal cannot start (the OS refuses its threads).
+    pub async fn record_events(&self, options: RecordOptions) -> Result<Recording<Event>> {
+        self.events().await?.record(options)
     }
 
     /// Closes the session. When the session started OpenOCD, OpenOCD is shut down (`shutdown`,

@@ -86,6 +86,11 @@ pub(crate) fn fake_cpu() -> StartConfig {
     dummy().file(config("fake_cpu.cfg"))
 }
 
+/// OpenOCD with the dummy adapter and two `faux` flash banks.
+pub(crate) fn fake_flash() -> StartConfig {
+    dummy().file(config("fake_flash.cfg"))
+}
+
 /// Whether process `pid` still exists (a zombie counts: it has not been reaped).
 pub(crate) fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
