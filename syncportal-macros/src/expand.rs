@@ -301,6 +301,28 @@ enum Convert {
     Twin { twin: Type, of: Option<Box<Type>> },
 }
 
+impl Shape {
+    /// The same shape seen from a `WithTimeout` view, where `Self` means the view: the twin is
+    /// named instead.
+    fn in_view(&self, twin: &Ident) -> Self {
+        let twin: Type = syn::parse_quote!(#twin);
+        let convert = match &self.convert {
+            Convert::Twin { twin: own, of } => Convert::Twin {
+                twin: if is_self(own) { twin.clone() } else { own.clone() },
+                of: of.clone(),
+            },
+            Convert::Iter(item) => Convert::Iter(item.clone()),
+            Convert::Same => Convert::Same,
+        };
+        Self {
+            result: self.result,
+            convert,
+            output: replace_self(self.output.clone(), &twin),
+            output_span: self.output_span,
+        }
+    }
+}
+
 /// The twin's view of one method's signature.
 struct Shape {
     /// The output is `Result<..>` (by its last path segment), so portal errors convert into its
@@ -508,6 +530,7 @@ impl Ctx<'_> {
     }
 
     fn view_method(&self, method: &Method, shape: &Shape, twin: &Ident) -> TokenStream {
+        let shape = &shape.in_view(twin);
         let (sig, args) = twin_signature(&method.item.sig, self.self_ty, &shape.output, false);
         let name = &sig.ident;
         let vis = &method.item.vis;
