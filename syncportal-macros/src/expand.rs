@@ -308,7 +308,11 @@ impl Shape {
         let twin: Type = syn::parse_quote!(#twin);
         let convert = match &self.convert {
             Convert::Twin { twin: own, of } => Convert::Twin {
-                twin: if is_self(own) { twin.clone() } else { own.clone() },
+                twin: if is_self(own) {
+                    twin.clone()
+                } else {
+                    own.clone()
+                },
                 of: of.clone(),
             },
             Convert::Iter(item) => Convert::Iter(item.clone()),
