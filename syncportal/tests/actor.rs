@@ -21,9 +21,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::{CustomPayload, spin_until, watchdog};
+use common::{current_thread_runtime, multi_thread_runtime};
 use static_assertions::assert_impl_all;
 use syncportal::{Actor, ActorBuilder, ActorError, Error};
-use tokio::runtime::Runtime;
 
 /// How long any one test may take before the watchdog fails it.
 const WATCH: u64 = 30;
@@ -34,21 +34,6 @@ const LONG: Duration = Duration::from_secs(20);
 // The actor handle crosses threads even when its resource cannot.
 assert_impl_all!(Actor<Rc<RefCell<Vec<String>>>>: Send, Sync, Clone);
 assert_impl_all!(ActorError: Send, std::error::Error);
-
-fn multi_thread_runtime(workers: usize) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build a multi-thread runtime")
-}
-
-fn current_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build a current-thread runtime")
-}
 
 /// Polls `fut` once with a waker that does nothing (a later `.await` registers a real one).
 fn poll_now<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {

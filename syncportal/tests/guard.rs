@@ -17,35 +17,14 @@ use common::{
     DropCount, PollCount, assert_str_payload, expect_panic, panics_with_str, portal, probe,
     probe_stream, watchdog,
 };
+use common::{current_thread_runtime, joined, multi_thread_runtime};
 use futures_core::Stream;
 use syncportal::{Error, Portal};
-use tokio::runtime::Runtime;
-use tokio::task::JoinError;
 
 const LONG: Duration = Duration::from_secs(30);
 
 /// What the async work after a refusal returns, to show the thread still runs async code.
 const STILL_ASYNC: u32 = 77;
-
-fn multi_thread_runtime(workers: usize) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build a multi-thread runtime")
-}
-
-fn current_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build a current-thread runtime")
-}
-
-/// Resumes a panic from a tokio task, so a failed assertion inside it fails the test.
-fn joined<T>(result: Result<T, JoinError>) -> T {
-    result.unwrap_or_else(|err| panic::resume_unwind(err.into_panic()))
-}
 
 /// Calls every blocking verb of `portal` on this thread and asserts that each is refused with
 /// `InAsyncContext`, that no user future or stream was polled, that refused futures were

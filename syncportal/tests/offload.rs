@@ -20,29 +20,14 @@ use std::thread;
 use std::time::Duration;
 
 use common::{CustomPayload, expect_panic, watchdog};
+use common::{current_thread_runtime, multi_thread_runtime};
 use syncportal::{BlockingPool, Run};
-use tokio::runtime::Runtime;
 
 /// How long any one test may take before the watchdog fails it.
 const WATCH: u64 = 30;
 
 /// A wait that never runs out in a passing test.
 const LONG: Duration = Duration::from_secs(20);
-
-fn current_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build a current-thread runtime")
-}
-
-fn multi_thread_runtime(workers: usize) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build a multi-thread runtime")
-}
 
 /// The name of the thread running this code.
 fn thread_name() -> String {

@@ -19,29 +19,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{CustomPayload, DropCount, expect_panic, portal, spin_until, watchdog};
+use common::{current_thread_runtime, multi_thread_runtime};
 use syncportal::{BlockingPool, Error, Portal, Queue, offload};
-use tokio::runtime::Runtime;
 
 /// How long any one test may take before the watchdog fails it.
 const WATCH: u64 = 30;
 
 /// A wait that never runs out in a passing test.
 const LONG: Duration = Duration::from_secs(20);
-
-fn multi_thread_runtime(workers: usize) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build a multi-thread runtime")
-}
-
-fn current_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build a current-thread runtime")
-}
 
 /// Polls `fut` once, with a waker that does nothing (a later `.await` registers a real one).
 fn poll_now<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
@@ -715,7 +700,7 @@ fn results_come_back_to_the_right_caller_from_many_tasks() {
 
 /// Runs offload from a task of `runtime` while the job blocks on a value that another task of
 /// the same runtime sends: it can only finish if the runtime stays free while the job runs.
-fn offload_from(runtime: &Runtime) -> (u32, String) {
+fn offload_from(runtime: &tokio::runtime::Runtime) -> (u32, String) {
     runtime.block_on(async {
         let (tx, rx) = mpsc::channel();
         let job = tokio::spawn(offload(move || {

@@ -18,6 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{DropCount, DropGuard, portal, watchdog};
+use common::{current_thread_runtime, joined, multi_thread_runtime};
 use queue_support::{
     Flag, Pendings, Received, Sleeper, assert_each_once_in_order, poll_once, stats_add_up,
 };
@@ -26,7 +27,6 @@ use syncportal::{
     TryGetError, TryPutError,
 };
 use tokio::runtime::Runtime;
-use tokio::task::JoinError;
 
 /// How long any one test may take before the watchdog fails it.
 const WATCH: u64 = 30;
@@ -36,26 +36,6 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// A timeout that passes quickly.
 const SHORT: Duration = Duration::from_millis(20);
-
-fn multi_thread_runtime(workers: usize) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build a multi-thread runtime")
-}
-
-fn current_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build a current-thread runtime")
-}
-
-/// Resumes a panic from a tokio task, so a failed assertion inside it fails the test.
-fn joined<T>(result: Result<T, JoinError>) -> T {
-    result.unwrap_or_else(|err| panic::resume_unwind(err.into_panic()))
-}
 
 /// Joins a plain thread, resuming its panic (a failed assertion) here.
 fn joined_thread<T>(handle: thread::JoinHandle<T>) -> T {

@@ -54,6 +54,28 @@ pub(crate) fn spin_until(secs: u64, what: &str, mut condition: impl FnMut() -> b
     }
 }
 
+/// A plain tokio multi-thread runtime with `workers` workers and every driver.
+pub(crate) fn multi_thread_runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("build a multi-thread runtime")
+}
+
+/// A plain tokio current-thread runtime with every driver.
+pub(crate) fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a current-thread runtime")
+}
+
+/// Resumes a panic from a tokio task, so a failed assertion inside it fails the test.
+pub(crate) fn joined<T>(result: Result<T, tokio::task::JoinError>) -> T {
+    result.unwrap_or_else(|err| panic::resume_unwind(err.into_panic()))
+}
+
 /// A private portal with `workers` worker threads.
 pub(crate) fn portal(workers: usize) -> Portal {
     Portal::builder()
