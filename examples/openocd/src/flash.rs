@@ -168,9 +168,6 @@ impl Flash {
     /// # Ok::<(), syncportal_openocd::Error>(())
     /// ```
     #[must_use]
-    // The facade cannot mirror a plain `&self -> Self` method yet (its `with_timeout` views
-    // would get it too); `SyncFlash::with_chunk_size` is written out below.
-    #[facade(skip)]
     pub fn with_chunk_size(&self, bytes: usize) -> Self {
         Self {
             conn: self.conn.clone(),
@@ -340,29 +337,6 @@ impl Flash {
             done = progress?.done;
         }
         Ok(done)
-    }
-}
-
-impl SyncFlash {
-    /// This subsystem, writing in chunks of `bytes`, on the same portal and with the same
-    /// timeout; the blocking twin of [`Flash::with_chunk_size`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # let ocd = syncportal_openocd::SyncSession::connect("localhost:6666")?;
-    /// let flash = ocd.flash().with_chunk_size(1024);
-    /// assert_eq!(flash.chunk_size(), 1024);
-    /// # Ok::<(), syncportal_openocd::Error>(())
-    /// ```
-    #[must_use]
-    pub fn with_chunk_size(&self, bytes: usize) -> Self {
-        let mut twin = Self::with_portal(
-            self.as_async().with_chunk_size(bytes),
-            self.portal().clone(),
-        );
-        twin.set_timeout(self.timeout());
-        twin
     }
 }
 
