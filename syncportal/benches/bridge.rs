@@ -19,19 +19,13 @@ use std::hint::black_box;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{config, multi_thread_runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use syncportal::{Actor, BlockingPool, Portal};
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
-
-fn runtime() -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-rt")
-        .enable_all()
-        .build()
-        .expect("runtime starts")
-}
 
 /// Runs `round_trip` `iters` times in one async task and returns the time taken.
 fn timed<F, Fut>(runtime: &Runtime, iters: u64, mut round_trip: F) -> Duration
@@ -49,7 +43,7 @@ where
 }
 
 fn bench_pool_run(c: &mut Criterion) {
-    let runtime = runtime();
+    let runtime = multi_thread_runtime(2);
     let pool = BlockingPool::builder().thread_name("bench-pool").build();
     let mut group = c.benchmark_group("pool_run");
     group.bench_function("syncportal_pool", |b| {
@@ -132,7 +126,7 @@ impl Drop for HandActor {
 }
 
 fn bench_actor(c: &mut Criterion) {
-    let runtime = runtime();
+    let runtime = multi_thread_runtime(2);
     let actor = runtime
         .block_on(Actor::spawn(|| Ok::<_, std::convert::Infallible>(0u64)))
         .expect("actor starts");
@@ -209,13 +203,6 @@ fn bench_slow_poll(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(40)
 }
 
 criterion_group! {

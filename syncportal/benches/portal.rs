@@ -1,4 +1,4 @@
-//! What a blocking call through a [`Portal`] costs, next to the anchors it competes with.
+//! What a blocking call through a [`Portal`](syncportal::Portal) costs, next to the anchors it competes with.
 //!
 //! Every workload is one criterion group, and every anchor of a workload is measured in that
 //! group in the same run, so the ratios in BENCHMARKS.md compare like with like.
@@ -33,10 +33,12 @@ use std::sync::{Arc, Barrier};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{config, multi_thread_runtime, portal};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use syncportal::Portal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::runtime::{Builder, Handle};
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes per loopback request (and per echoed response).
@@ -47,23 +49,6 @@ const REQUEST: [u8; MESSAGE] = [0x5a; MESSAGE];
 const CALLS_PER_THREAD: u64 = 256;
 /// Threads calling at once in the `threads4_*` groups.
 const THREADS: u64 = 4;
-
-fn portal(workers: usize) -> Portal {
-    Portal::builder()
-        .worker_threads(workers)
-        .thread_name(format!("bench-portal-w{workers}"))
-        .build()
-        .expect("portal starts")
-}
-
-fn multi_thread_runtime(workers: usize) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name(format!("bench-raw-w{workers}"))
-        .enable_all()
-        .build()
-        .expect("runtime starts")
-}
 
 /// The `ready` workload.
 async fn ready() -> u64 {
@@ -421,13 +406,6 @@ fn bench_threads4(c: &mut Criterion) {
         });
     });
     group.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(40)
 }
 
 criterion_group! {

@@ -38,10 +38,13 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{config, multi_thread_runtime, portal};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_core::Stream;
 use syncportal::{Overflow, Portal, Queue, RecordOptions, SyncRecording};
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 
 /// Items per run in `record_block`.
 const ITEMS: u64 = 100_000;
@@ -49,24 +52,6 @@ const ITEMS: u64 = 100_000;
 const CAPACITY: usize = 1024;
 /// Busy-work rounds per item for the slow consumer of `overflow_full`.
 const WORK_ROUNDS: u32 = 64;
-
-fn portal(workers: usize) -> Portal {
-    Portal::builder()
-        .worker_threads(workers)
-        .thread_name(format!("bench-portal-w{workers}"))
-        .build()
-        .expect("portal starts")
-}
-
-/// A runtime configured as [`Portal::builder`] configures its own.
-fn multi_thread_runtime(workers: usize) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name(format!("bench-raw-w{workers}"))
-        .enable_all()
-        .build()
-        .expect("runtime starts")
-}
 
 /// A stream of `next..end`, always ready.
 struct Counter {
@@ -364,13 +349,6 @@ fn bench_queue_ping_pong(c: &mut Criterion) {
         }
     }
     group.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(40)
 }
 
 criterion_group! {

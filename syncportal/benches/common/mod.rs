@@ -1,0 +1,40 @@
+//! Setup shared by the benches: the same portals, runtimes and criterion settings everywhere,
+//! so their numbers compare.
+
+#![allow(
+    dead_code,
+    reason = "every bench compiles this module but each uses only some of it"
+)]
+
+use std::time::Duration;
+
+use criterion::Criterion;
+use syncportal::Portal;
+use tokio::runtime::{Builder, Runtime};
+
+/// A private portal with `workers` worker threads.
+pub(crate) fn portal(workers: usize) -> Portal {
+    Portal::builder()
+        .worker_threads(workers)
+        .thread_name(format!("bench-portal-w{workers}"))
+        .build()
+        .expect("portal starts")
+}
+
+/// A runtime configured as [`Portal::builder`] configures its own, for the anchors.
+pub(crate) fn multi_thread_runtime(workers: usize) -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(format!("bench-raw-w{workers}"))
+        .enable_all()
+        .build()
+        .expect("runtime starts")
+}
+
+/// Criterion settings for every group: short warm-up and measurement, 40 samples.
+pub(crate) fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(40)
+}
