@@ -6,7 +6,7 @@
 //! driver. Without `openocd` installed it prints a skip line and exits successfully.
 //!
 //! ```sh
-//! cargo run --release -p syncportal-openocd --example tour
+//! cargo run --release -p syncportal-openocd --example openocd_tour
 //! ```
 
 use std::error::Error;
