@@ -1,35 +1,35 @@
-//! One TCL-RPC connection, owned by a task, shared by any number of callers.
+//! One TCL-RPC connection, shared by any number of callers.
 //!
 //! OpenOCD's TCL-RPC protocol is strictly request/reply: the client writes a command followed
 //! by the byte `0x1a`, and OpenOCD answers with the result text followed by `0x1a`. Replies
 //! carry no identifier, so a reply belongs to whichever command was sent before it.
 //!
-//! A task owns the socket. Callers send `(command, oneshot)` through a bounded channel and await
-//! the oneshot; the task handles one command at a time, in order, and always reads a command's
-//! reply in full before sending the next. So a caller that gives up (a dropped future, a
-//! timeout) can never shift the replies of the others: if it gave up before its command was
-//! written, the command is never sent; if after, its reply is read and thrown away.
+//! The socket sits behind a fair (first come, first served) async mutex, and the caller that
+//! holds it writes its command and reads its reply itself: no task in between, so a call costs
+//! what the protocol costs. A caller can give up at any await (a dropped future, a timeout), so
+//! the link, not the caller, keeps the progress of the exchange in flight: the bytes of a
+//! command not yet written, the part of a reply read so far, and how many replies are owed to
+//! callers that left. The next caller finishes sending what was started, reads and throws away
+//! what is owed, and only then sends its own command. A caller that gives up before it holds
+//! the link sends nothing. So no reply is ever handed to the wrong caller.
 //!
 //! Each reply is checked against a size limit while it is read; past the limit, bytes are
 //! counted and dropped rather than kept, and the caller gets [`Error::ReplyTooLarge`] once the
-//! terminator arrives. When the socket reaches EOF or fails, the task fails the command in
-//! flight and every queued one with [`Error::Disconnected`] and stops; later calls fail the same
-//! way at once.
+//! terminator arrives. When the socket reaches EOF or fails, the link is marked broken: the
+//! caller in flight and every later one get [`Error::Disconnected`] at once.
 
+use std::mem;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Mutex;
 
 use crate::{Error, Result, tcl};
 
 /// The byte that ends every command and every reply.
 pub(crate) const TERMINATOR: u8 = 0x1a;
-
-/// How many commands may wait for the connection's task before callers wait for room.
-const QUEUE: usize = 64;
 
 /// The default limit on one reply: 64 MiB.
 pub(crate) const DEFAULT_MAX_REPLY: usize = 64 << 20;
@@ -37,36 +37,30 @@ pub(crate) const DEFAULT_MAX_REPLY: usize = 64 << 20;
 /// The Tcl variable that carries a command's result out of `catch`.
 const RESULT_VAR: &str = "::__syncportal_r";
 
-struct Request {
-    frame: Vec<u8>,
-    reply: oneshot::Sender<Result<String>>,
-}
-
-/// A handle on a connection's task. Clones share the connection; the task stops (and the
-/// socket closes) when the last handle is dropped.
+/// A handle on one connection. Clones share it; the socket closes when the last one is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct Connection {
-    tx: mpsc::Sender<Request>,
+    link: Arc<Mutex<Link>>,
     peer: SocketAddr,
 }
 
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request")
-            .field("frame_len", &self.frame.len())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Connection {
-    /// Takes over `stream` and starts its task on the current tokio runtime.
-    pub(crate) fn spawn(stream: TcpStream, max_reply: usize) -> Result<Self> {
+    /// Takes over `stream`.
+    pub(crate) fn new(stream: TcpStream, max_reply: usize) -> Result<Self> {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let (reader, writer) = stream.into_split();
-        tokio::spawn(run(reader, writer, rx, max_reply));
-        Ok(Self { tx, peer })
+        let link = Link {
+            stream,
+            unsent: Vec::new(),
+            sent: 0,
+            owed: 0,
+            frames: Frames::new(max_reply),
+            broken: false,
+        };
+        Ok(Self {
+            link: Arc::new(Mutex::new(link)),
+            peer,
+        })
     }
 
     /// The address of the OpenOCD this connection talks to.
@@ -82,16 +76,7 @@ impl Connection {
                     .to_owned(),
             ));
         }
-        let (reply, rx) = oneshot::channel();
-        let request = Request {
-            frame: text.as_bytes().to_vec(),
-            reply,
-        };
-        self.tx
-            .send(request)
-            .await
-            .map_err(|_| Error::Disconnected)?;
-        rx.await.map_err(|_| Error::Disconnected)?
+        self.link.lock().await.exchange(text.as_bytes()).await
     }
 
     /// Runs the Tcl script `script` and returns its result, or [`Error::Command`] with
@@ -102,6 +87,67 @@ impl Connection {
     pub(crate) async fn command(&self, script: &str) -> Result<String> {
         let reply = self.raw(&wrap(script)).await?;
         unwrap(script, &reply)
+    }
+}
+
+/// The socket and the state of the exchange in flight, which outlives a caller that gives up.
+#[derive(Debug)]
+struct Link {
+    stream: TcpStream,
+    /// The last command with its terminator; `unsent[sent..]` is still to be written.
+    unsent: Vec<u8>,
+    sent: usize,
+    /// Replies still to be read, counting the one of the caller in flight.
+    owed: usize,
+    frames: Frames,
+    /// The socket reached EOF or failed: every call fails at once.
+    broken: bool,
+}
+
+impl Link {
+    /// Sends `command` and reads its reply, after settling what earlier callers left behind.
+    ///
+    /// Cancel safe: every await leaves the link in a state the next caller can finish.
+    async fn exchange(&mut self, command: &[u8]) -> Result<String> {
+        if self.broken {
+            return Err(Error::Disconnected);
+        }
+        let outcome = self.exchange_on_open_link(command).await;
+        if outcome.is_none() {
+            self.broken = true;
+        }
+        outcome.unwrap_or(Err(Error::Disconnected))
+    }
+
+    /// [`exchange`](Self::exchange); `None` when the socket is closed or failed.
+    async fn exchange_on_open_link(&mut self, command: &[u8]) -> Option<Result<String>> {
+        // Finish a command whose caller left while it was written, and drop unwanted replies.
+        self.flush().await?;
+        while self.owed > 0 {
+            // The reply of a caller that left: read to keep in step, then dropped.
+            let _unwanted = self.frames.next(&mut self.stream).await?;
+            self.owed -= 1;
+        }
+        self.unsent.clear();
+        self.unsent.extend_from_slice(command);
+        self.unsent.push(TERMINATOR);
+        self.sent = 0;
+        self.owed = 1;
+        self.flush().await?;
+        let reply = self.frames.next(&mut self.stream).await?;
+        self.owed = 0;
+        Some(reply)
+    }
+
+    /// Writes what is left of the last command.
+    async fn flush(&mut self) -> Option<()> {
+        while self.sent < self.unsent.len() {
+            match self.stream.write(&self.unsent[self.sent..]).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.sent += n,
+            }
+        }
+        Some(())
     }
 }
 
@@ -166,46 +212,19 @@ fn unescape(text: &str) -> String {
     out
 }
 
-/// The connection's task: one exchange at a time, in order, until EOF or the last handle.
-async fn run(
-    mut reader: OwnedReadHalf,
-    mut writer: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Request>,
-    max_reply: usize,
-) {
-    let mut frames = Frames::new(max_reply);
-    while let Some(request) = rx.recv().await {
-        if request.reply.is_closed() {
-            // Its caller gave up before the command was sent: send nothing.
-            continue;
-        }
-        let mut frame = request.frame;
-        frame.push(TERMINATOR);
-        let outcome = match writer.write_all(&frame).await {
-            Ok(()) => frames.next(&mut reader).await,
-            Err(_) => None,
-        };
-        if let Some(reply) = outcome {
-            // A caller that gave up after sending: its reply was read, and is dropped here.
-            let _ = request.reply.send(reply);
-        } else {
-            let _ = request.reply.send(Err(Error::Disconnected));
-            break;
-        }
-    }
-    rx.close();
-    while let Some(request) = rx.recv().await {
-        let _ = request.reply.send(Err(Error::Disconnected));
-    }
-}
-
 /// Reads `0x1a`-terminated replies from a socket within a size limit.
+///
+/// A reply read in part stays here when its reader gives up, and the next read goes on with it.
+#[derive(Debug)]
 struct Frames {
     max_reply: usize,
     buf: Box<[u8]>,
     /// Bytes read past the end of the last reply (`buf[start..end]`).
     start: usize,
     end: usize,
+    /// The reply read so far, unless it went over the limit.
+    reply: Vec<u8>,
+    too_large: bool,
 }
 
 impl Frames {
@@ -215,18 +234,21 @@ impl Frames {
             buf: vec![0; 64 * 1024].into_boxed_slice(),
             start: 0,
             end: 0,
+            reply: Vec::new(),
+            too_large: false,
         }
     }
 
     /// The next reply: `Some(Ok)`, `Some(Err(ReplyTooLarge))` with the connection still in
     /// step, or `None` when the socket is closed or failed.
-    async fn next(&mut self, reader: &mut OwnedReadHalf) -> Option<Result<String>> {
-        let mut reply = Vec::new();
-        let mut too_large = false;
+    ///
+    /// Cancel safe: what was read before the future was dropped is kept for the next call.
+    async fn next(&mut self, stream: &mut TcpStream) -> Option<Result<String>> {
         loop {
             if self.start == self.end {
                 self.start = 0;
-                self.end = match reader.read(&mut self.buf).await {
+                self.end = 0;
+                self.end = match stream.read(&mut self.buf).await {
                     Ok(0) | Err(_) => return None,
                     Ok(n) => n,
                 };
@@ -236,12 +258,12 @@ impl Frames {
                 Some(at) => (&chunk[..at], true),
                 None => (chunk, false),
             };
-            if !too_large {
-                if reply.len() + body.len() > self.max_reply {
-                    too_large = true;
-                    reply = Vec::new();
+            if !self.too_large {
+                if self.reply.len() + body.len() > self.max_reply {
+                    self.too_large = true;
+                    self.reply = Vec::new();
                 } else {
-                    reply.extend_from_slice(body);
+                    self.reply.extend_from_slice(body);
                 }
             }
             self.start += body.len() + usize::from(found);
@@ -249,7 +271,8 @@ impl Frames {
                 break;
             }
         }
-        Some(if too_large {
+        let reply = mem::take(&mut self.reply);
+        Some(if mem::take(&mut self.too_large) {
             Err(Error::ReplyTooLarge {
                 limit: self.max_reply,
             })
@@ -284,5 +307,164 @@ mod tests {
             unwrap("x", "0 a\u{1b}:b\u{1b}\u{1b}c").unwrap(),
             "a\u{1a}b\u{1b}c"
         );
+    }
+}
+
+/// The link's cancel safety, against a fake server whose every byte the test controls.
+#[cfg(test)]
+mod link_tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufStream};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::{Connection, Error, TERMINATOR};
+
+    /// Fails the test instead of hanging it.
+    async fn watchdog<T>(body: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(20), body)
+            .await
+            .expect("the test hung")
+    }
+
+    /// A connection, and the server's end of it.
+    async fn pair(max_reply: usize) -> (Connection, BufStream<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let conn = Connection::new(client.unwrap(), max_reply).unwrap();
+        (conn, BufStream::new(accepted.unwrap().0))
+    }
+
+    /// Polls `call` once, which must not finish.
+    async fn poll_pending<T: std::fmt::Debug>(call: &mut Pin<Box<impl Future<Output = T>>>) {
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = call.as_mut().poll(cx) {
+                panic!("the call finished: {out:?}");
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    /// Reads one command from the server's end, without its terminator.
+    async fn read_command(server: &mut BufStream<TcpStream>) -> Vec<u8> {
+        let mut command = Vec::new();
+        server.read_until(TERMINATOR, &mut command).await.unwrap();
+        assert_eq!(command.pop(), Some(TERMINATOR), "the client closed");
+        command
+    }
+
+    /// Sends `bytes` from the server's end.
+    async fn reply(server: &mut BufStream<TcpStream>, bytes: &[u8]) {
+        server.write_all(bytes).await.unwrap();
+        server.flush().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_leaves_mid_reply_does_not_shift_the_next_reply() {
+        watchdog(async {
+            let (conn, mut server) = pair(1024).await;
+            let mut first = Box::pin(conn.raw("first"));
+            poll_pending(&mut first).await;
+            assert_eq!(read_command(&mut server).await, b"first");
+            reply(&mut server, b"half of ").await;
+            // Loopback delivers at once; a few turns of the I/O driver let the client read it.
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+                poll_pending(&mut first).await;
+            }
+            drop(first);
+            assert_eq!(conn.link.lock().await.frames.reply, b"half of ");
+
+            let next = tokio::spawn({
+                let conn = conn.clone();
+                async move { conn.raw("second").await }
+            });
+            reply(&mut server, b"the first reply\x1a").await;
+            assert_eq!(read_command(&mut server).await, b"second");
+            reply(&mut server, b"second reply\x1a").await;
+            assert_eq!(next.await.unwrap().unwrap(), "second reply");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_leaves_mid_command_has_it_finished_by_the_next() {
+        watchdog(async {
+            let (conn, mut server) = pair(1024).await;
+            // Far more than loopback's socket buffers hold while the server does not read.
+            let big = "x".repeat(32 << 20);
+            let mut first = Box::pin(conn.raw(&big));
+            poll_pending(&mut first).await;
+            drop(first);
+            {
+                let link = conn.link.lock().await;
+                assert!(
+                    0 < link.sent && link.sent < link.unsent.len(),
+                    "{}",
+                    link.sent
+                );
+            }
+
+            let next = tokio::spawn({
+                let conn = conn.clone();
+                async move { conn.raw("second").await }
+            });
+            let command = read_command(&mut server).await;
+            assert_eq!(command.len(), 32 << 20);
+            assert!(command.iter().all(|&b| b == b'x'));
+            reply(&mut server, b"the big reply\x1a").await;
+            assert_eq!(read_command(&mut server).await, b"second");
+            reply(&mut server, b"second reply\x1a").await;
+            assert_eq!(next.await.unwrap().unwrap(), "second reply");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_reply_over_the_limit_is_skipped_in_step() {
+        watchdog(async {
+            let (conn, mut server) = pair(8).await;
+            let call = tokio::spawn({
+                let conn = conn.clone();
+                async move { conn.raw("a").await }
+            });
+            assert_eq!(read_command(&mut server).await, b"a");
+            reply(&mut server, b"far more than eight\x1a").await;
+            let err = call.await.unwrap().unwrap_err();
+            assert!(matches!(err, Error::ReplyTooLarge { limit: 8 }), "{err:?}");
+
+            let call = tokio::spawn({
+                let conn = conn.clone();
+                async move { conn.raw("b").await }
+            });
+            assert_eq!(read_command(&mut server).await, b"b");
+            reply(&mut server, b"short\x1a").await;
+            assert_eq!(call.await.unwrap().unwrap(), "short");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_closed_socket_fails_the_call_in_flight_and_every_later_one() {
+        watchdog(async {
+            let (conn, mut server) = pair(1024).await;
+            let call = tokio::spawn({
+                let conn = conn.clone();
+                async move { conn.raw("a").await }
+            });
+            assert_eq!(read_command(&mut server).await, b"a");
+            reply(&mut server, b"partial").await;
+            drop(server);
+            let err = call.await.unwrap().unwrap_err();
+            assert!(matches!(err, Error::Disconnected), "{err:?}");
+            let err = conn.raw("b").await.unwrap_err();
+            assert!(matches!(err, Error::Disconnected), "{err:?}");
+        })
+        .await;
     }
 }

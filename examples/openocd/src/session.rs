@@ -152,7 +152,7 @@ impl Session {
             Err(err) => return Err(err.into()),
         };
         Ok(Self {
-            conn: Connection::spawn(stream, options.reply_limit())?,
+            conn: Connection::new(stream, options.reply_limit())?,
             process: None,
             closed: watch::Sender::new(()),
         })
@@ -181,7 +181,7 @@ impl Session {
     /// answer within the startup timeout; the error holds the end of OpenOCD's output.
     pub async fn start(config: StartConfig) -> Result<Self> {
         let (process, stream) = Process::start(&config).await?;
-        let conn = Connection::spawn(stream, config.reply_limit())?;
+        let conn = Connection::new(stream, config.reply_limit())?;
         let session = Self {
             conn,
             process: Some(process),
