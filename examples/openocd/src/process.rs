@@ -368,7 +368,14 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            // A plain thread may block, and must: a script that drops its session and exits
+            // would end a reaper thread before it stopped OpenOCD, leaving it running.
+            stop(&mut child, self.port, self.grace);
+        } else {
             reap(child, self.port, self.grace, None);
         }
     }

@@ -99,8 +99,12 @@ impl ConnectOptions {
 ///
 /// # Caveats
 ///
-/// Dropping a session that started OpenOCD shuts OpenOCD down in the background; subsystem
-/// handles still alive then fail with [`Error::Disconnected`].
+/// Dropping a session that started OpenOCD shuts OpenOCD down; subsystem handles still alive
+/// then fail with [`Error::Disconnected`]. Dropped on a plain thread (a [`SyncSession`] in a
+/// script, say), the drop waits until OpenOCD is gone: `shutdown`, then a kill after the grace
+/// period. Dropped inside async code, it must not block, so a background thread does that; if
+/// the process exits right after, that thread dies with it and OpenOCD keeps running. In async
+/// code, end with [`close`](Self::close)`.await`.
 #[derive(Debug)]
 pub struct Session {
     conn: Connection,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{kill, process_exists, require_openocd, runtime, spin_until, watchdog};
+use common::{kill, process_exists, require_openocd, runtime, watchdog};
 use syncportal_openocd::{ConnectOptions, Error, Session, StartConfig, SyncSession};
 
 #[test]
@@ -34,9 +34,8 @@ fn dropping_a_session_shuts_openocd_down() {
         let ocd = SyncSession::start(common::dummy()).expect("start openocd");
         let pid = ocd.pid().unwrap();
         drop(ocd);
-        spin_until(10, "the dropped session's OpenOCD is reaped", || {
-            !process_exists(pid)
-        });
+        // A plain thread waits in the drop, so a script that ends here leaves nothing behind.
+        assert!(!process_exists(pid), "openocd outlived the dropped session");
     });
 }
 
