@@ -150,6 +150,37 @@ fn drive<F: Future>(
     probe_and_block_on(handle, Parked::new(fut, deadline))?.map_err(|Elapsed| Error::Timeout)
 }
 
+/// Whether the code running now is driven by a blocking portal call on a plain thread, which
+/// waits for that call and does nothing else meanwhile.
+///
+/// There, a future may block its thread for a short while without stalling anybody but its own
+/// caller: an SDK can then wait for a reply in the kernel, as a blocking client would, instead
+/// of through the runtime's reactor, which costs a wake-up of a runtime worker and a hand-off
+/// back to this thread. Everywhere else it is false: on runtime workers, in tasks, inside
+/// `block_on`, on threads outside any call, and in calls made from threads that are inside a
+/// runtime's context (a `spawn_blocking` thread's calls go through tokio's `block_on`).
+///
+/// # Examples
+///
+/// ```
+/// let portal = syncportal::Portal::global();
+/// assert!(!syncportal::may_block());
+/// assert!(portal.call(async { syncportal::may_block() })?);
+/// let task = portal.spawn(async { syncportal::may_block() })?;
+/// assert!(!task.wait()?);
+/// # Ok::<(), syncportal::Error>(())
+/// ```
+///
+/// # Caveats
+///
+/// A blocking wait inside a call stalls everything else that call drives (the other branches
+/// of a `join!`) and cannot be cut short by the call's timeout. Keep such waits short (a
+/// millisecond, say) and fall back to waiting the async way when they run out.
+#[must_use]
+pub fn may_block() -> bool {
+    IN_CALL.get()
+}
+
 /// [`block_on_until`] without a deadline.
 pub(crate) fn block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, Error> {
     block_on_until(handle, fut, None)

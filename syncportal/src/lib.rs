@@ -253,6 +253,7 @@ pub mod __private;
 
 pub use actor::{Actor, ActorBuilder, ActorError};
 pub use error::{BuildError, ConfigError, Error};
+pub use guard::may_block;
 pub use iter::BlockingIter;
 pub use pool::{BlockingPool, BlockingPoolBuilder, Run, offload};
 pub use portal::{Portal, PortalBuilder, ShutdownReport};

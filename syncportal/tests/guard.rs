@@ -485,3 +485,29 @@ fn works_on_the_thread_that_made_a_refused_call() {
         assert_eq!(spawned, Ok(3));
     });
 }
+
+#[test]
+fn may_block_only_inside_a_call_on_a_plain_thread() {
+    watchdog(30, || {
+        let portal = portal(2);
+        assert!(!syncportal::may_block(), "outside any call");
+        assert_eq!(portal.call(async { syncportal::may_block() }), Ok(true));
+        assert!(
+            !syncportal::may_block(),
+            "after a call, the thread is plain again"
+        );
+        let in_task = portal.spawn(async { syncportal::may_block() }).unwrap();
+        assert_eq!(in_task.wait(), Ok(false), "a task on a worker");
+        let nested = portal.call(async {
+            tokio::spawn(async { syncportal::may_block() })
+                .await
+                .unwrap()
+        });
+        assert_eq!(nested, Ok(false), "a task spawned from inside a call");
+        let runtime = current_thread_runtime();
+        assert!(
+            !runtime.block_on(async { syncportal::may_block() }),
+            "a block_on"
+        );
+    });
+}

@@ -17,15 +17,18 @@
 //! counted and dropped rather than kept, and the caller gets [`Error::ReplyTooLarge`] once the
 //! terminator arrives. When the socket reaches EOF or fails, the link is marked broken: the
 //! caller in flight and every later one get [`Error::Disconnected`] at once.
+//!
+//! How the socket is read and written, async or blocking, depends on the caller: see
+//! [`socket`](crate::socket).
 
 use std::mem;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use crate::socket::Socket;
 use crate::{Error, Result, tcl};
 
 /// The byte that ends every command and every reply.
@@ -50,7 +53,7 @@ impl Connection {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
         let link = Link {
-            stream,
+            socket: Socket::new(stream),
             unsent: Vec::new(),
             sent: 0,
             owed: 0,
@@ -93,7 +96,7 @@ impl Connection {
 /// The socket and the state of the exchange in flight, which outlives a caller that gives up.
 #[derive(Debug)]
 struct Link {
-    stream: TcpStream,
+    socket: Socket,
     /// The last command with its terminator; `unsent[sent..]` is still to be written.
     unsent: Vec<u8>,
     sent: usize,
@@ -125,7 +128,7 @@ impl Link {
         self.flush().await?;
         while self.owed > 0 {
             // The reply of a caller that left: read to keep in step, then dropped.
-            let _unwanted = self.frames.next(&mut self.stream).await?;
+            let _unwanted = self.frames.next(&mut self.socket).await?;
             self.owed -= 1;
         }
         self.unsent.clear();
@@ -134,7 +137,7 @@ impl Link {
         self.sent = 0;
         self.owed = 1;
         self.flush().await?;
-        let reply = self.frames.next(&mut self.stream).await?;
+        let reply = self.frames.next(&mut self.socket).await?;
         self.owed = 0;
         Some(reply)
     }
@@ -142,7 +145,7 @@ impl Link {
     /// Writes what is left of the last command.
     async fn flush(&mut self) -> Option<()> {
         while self.sent < self.unsent.len() {
-            match self.stream.write(&self.unsent[self.sent..]).await {
+            match self.socket.write(&self.unsent[self.sent..]).await {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.sent += n,
             }
@@ -243,12 +246,12 @@ impl Frames {
     /// step, or `None` when the socket is closed or failed.
     ///
     /// Cancel safe: what was read before the future was dropped is kept for the next call.
-    async fn next(&mut self, stream: &mut TcpStream) -> Option<Result<String>> {
+    async fn next(&mut self, socket: &mut Socket) -> Option<Result<String>> {
         loop {
             if self.start == self.end {
                 self.start = 0;
                 self.end = 0;
-                self.end = match stream.read(&mut self.buf).await {
+                self.end = match socket.read(&mut self.buf).await {
                     Ok(0) | Err(_) => return None,
                     Ok(n) => n,
                 };
@@ -466,5 +469,152 @@ mod link_tests {
             assert!(matches!(err, Error::Disconnected), "{err:?}");
         })
         .await;
+    }
+}
+
+/// Blocking callers (through a portal) and async callers on one link.
+#[cfg(test)]
+mod mixed_tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    use syncportal::Portal;
+    use tokio::net::TcpStream;
+
+    use super::{Connection, TERMINATOR};
+    use crate::socket::WINDOW;
+
+    /// Runs `body` on a thread of its own and fails the test if it takes over 20 s.
+    fn watchdog(body: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        let runner = thread::spawn(move || {
+            body();
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(Duration::from_secs(20)) {
+            Ok(()) => runner.join().unwrap(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(runner.join().unwrap_err())
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test hung"),
+        }
+    }
+
+    /// A server on a thread of its own that answers each command with `answer(command)`,
+    /// after waiting for `gate` when the command starts with `slow`.
+    fn serve(gate: mpsc::Receiver<()>) -> (Connection, thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(socket.try_clone().unwrap());
+            let mut writer = socket;
+            let mut command = Vec::new();
+            loop {
+                command.clear();
+                if reader.read_until(TERMINATOR, &mut command).unwrap() == 0 {
+                    return;
+                }
+                command.pop();
+                if command.starts_with(b"slow") {
+                    gate.recv().unwrap();
+                }
+                let mut reply = b"re:".to_vec();
+                reply.extend_from_slice(&command);
+                reply.push(TERMINATOR);
+                writer.write_all(&reply).unwrap();
+            }
+        });
+        let stream = Portal::global()
+            .call(TcpStream::connect(addr))
+            .unwrap()
+            .unwrap();
+        (Connection::new(stream, 1024).unwrap(), server)
+    }
+
+    fn is_blocking(conn: &Connection) -> bool {
+        conn.link.try_lock().unwrap().socket.is_blocking()
+    }
+
+    #[test]
+    fn blocking_and_async_callers_each_get_their_own_reply() {
+        watchdog(|| {
+            let (_gate, gate) = mpsc::channel();
+            let (conn, server) = serve(gate);
+            let portal = Portal::global();
+            let task = portal
+                .spawn({
+                    let conn = conn.clone();
+                    async move {
+                        for i in 0..500 {
+                            let reply = conn.raw(&format!("task {i}")).await.unwrap();
+                            assert_eq!(reply, format!("re:task {i}"));
+                        }
+                    }
+                })
+                .unwrap();
+            let threads: Vec<_> = (0..2)
+                .map(|t| {
+                    let conn = conn.clone();
+                    thread::spawn(move || {
+                        for i in 0..500 {
+                            let reply = portal.call(conn.raw(&format!("thread {t} {i}")));
+                            assert_eq!(reply.unwrap().unwrap(), format!("re:thread {t} {i}"));
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            task.wait().unwrap();
+            drop(conn);
+            server.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_blocking_caller_waits_for_a_slow_reply_through_the_runtime() {
+        watchdog(|| {
+            let (open, gate) = mpsc::channel();
+            let (conn, _server) = serve(gate);
+            let portal = Portal::global();
+            assert_eq!(portal.call(conn.raw("fast")).unwrap().unwrap(), "re:fast");
+            assert!(
+                is_blocking(&conn),
+                "a blocking caller reads in blocking mode"
+            );
+            let opener = thread::spawn(move || {
+                // Past the blocking window: the caller must be waiting the async way by then.
+                thread::sleep(WINDOW * 50);
+                open.send(()).unwrap();
+            });
+            assert_eq!(portal.call(conn.raw("slow")).unwrap().unwrap(), "re:slow");
+            assert!(
+                !is_blocking(&conn),
+                "the slow reply came through the runtime"
+            );
+            opener.join().unwrap();
+            assert_eq!(portal.call(conn.raw("again")).unwrap().unwrap(), "re:again");
+            assert!(is_blocking(&conn));
+        });
+    }
+
+    #[test]
+    fn a_blocking_call_that_times_out_leaves_the_link_in_step() {
+        watchdog(|| {
+            let (open, gate) = mpsc::channel();
+            let (conn, _server) = serve(gate);
+            let portal = Portal::global();
+            let late = portal.call_timeout(conn.raw("slow"), WINDOW * 5);
+            assert!(late.unwrap_err().is_timeout());
+            open.send(()).unwrap();
+            assert_eq!(portal.call(conn.raw("next")).unwrap().unwrap(), "re:next");
+            let reply = portal.call(async { conn.raw("from async").await }).unwrap();
+            assert_eq!(reply.unwrap(), "re:from async");
+        });
     }
 }

@@ -82,6 +82,7 @@ mod parse;
 mod process;
 mod registers;
 mod session;
+mod socket;
 mod svd;
 mod target;
 pub mod tcl;
