@@ -24,11 +24,12 @@
 use std::mem;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use crate::socket::Socket;
+use crate::socket::{self, Socket};
 use crate::{Error, Result, tcl};
 
 /// The byte that ends every command and every reply.
@@ -144,8 +145,13 @@ impl Link {
 
     /// Writes what is left of the last command.
     async fn flush(&mut self) -> Option<()> {
+        let blocking_until = Instant::now() + socket::WINDOW;
         while self.sent < self.unsent.len() {
-            match self.socket.write(&self.unsent[self.sent..]).await {
+            match self
+                .socket
+                .write(&self.unsent[self.sent..], blocking_until)
+                .await
+            {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.sent += n,
             }
@@ -247,11 +253,12 @@ impl Frames {
     ///
     /// Cancel safe: what was read before the future was dropped is kept for the next call.
     async fn next(&mut self, socket: &mut Socket) -> Option<Result<String>> {
+        let blocking_until = Instant::now() + socket::WINDOW;
         loop {
             if self.start == self.end {
                 self.start = 0;
                 self.end = 0;
-                self.end = match socket.read(&mut self.buf).await {
+                self.end = match socket.read(&mut self.buf, blocking_until).await {
                     Ok(0) | Err(_) => return None,
                     Ok(n) => n,
                 };
@@ -525,7 +532,15 @@ mod mixed_tests {
                 let mut reply = b"re:".to_vec();
                 reply.extend_from_slice(&command);
                 reply.push(TERMINATOR);
-                writer.write_all(&reply).unwrap();
+                if command.starts_with(b"drip") {
+                    // A reply that keeps coming, a piece per millisecond, for 10 ms.
+                    for piece in reply.chunks(reply.len().div_ceil(10)) {
+                        thread::sleep(Duration::from_millis(1));
+                        writer.write_all(piece).unwrap();
+                    }
+                } else {
+                    writer.write_all(&reply).unwrap();
+                }
             }
         });
         let stream = Portal::global()
@@ -600,6 +615,22 @@ mod mixed_tests {
             opener.join().unwrap();
             assert_eq!(portal.call(conn.raw("again")).unwrap().unwrap(), "re:again");
             assert!(is_blocking(&conn));
+        });
+    }
+
+    #[test]
+    fn a_blocking_caller_reads_a_long_reply_through_the_runtime_after_a_window() {
+        watchdog(|| {
+            let (_gate, gate) = mpsc::channel();
+            let (conn, _server) = serve(gate);
+            let portal = Portal::global();
+            let command = format!("drip {}", "x".repeat(100));
+            let reply = portal.call(conn.raw(&command)).unwrap().unwrap();
+            assert_eq!(reply, format!("re:{command}"));
+            assert!(
+                !is_blocking(&conn),
+                "the reply's tail came through the runtime"
+            );
         });
     }
 

@@ -8,19 +8,22 @@
 //! runtime for async callers, out of every reactor and in blocking mode for blocking ones, where
 //! its syscalls are exactly those of a `std` client.
 //!
-//! A blocking read or write waits at most [`WINDOW`]. When nothing moves in that time (a slow
-//! command) the caller goes on waiting the async way, so it still honours its call's timeout
-//! and stalls nothing else its call drives for longer than that.
+//! Blocking I/O is used only until a deadline the caller gives (a [`WINDOW`] from the start of
+//! a reply or a command), and each blocking read or write waits at most a [`WINDOW`]. After
+//! that (a slow command, a long reply) the caller goes on waiting the async way, so it still
+//! honours its call's timeout, and stalls nothing else its call drives, for longer than about
+//! two windows.
 
 use std::io::{self, Read, Write};
 use std::mem;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 
-/// The longest a blocking caller waits in the kernel before it waits through the runtime.
+/// How long a blocking caller may wait in the kernel, per reply or command, before it waits
+/// through the runtime.
 pub(crate) const WINDOW: Duration = Duration::from_millis(2);
 
 /// A TCP socket in whichever mode its last caller needed.
@@ -46,11 +49,16 @@ impl Socket {
         }
     }
 
-    /// Reads what is there, waiting for at least one byte; `Ok(0)` at EOF.
+    /// Reads what is there, waiting for at least one byte; `Ok(0)` at EOF. Blocks, when the
+    /// caller may, only before `blocking_until`.
     ///
     /// Cancel safe: nothing is read unless it returns.
-    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if syncportal::may_block() {
+    pub(crate) async fn read(
+        &mut self,
+        buf: &mut [u8],
+        blocking_until: Instant,
+    ) -> io::Result<usize> {
+        if syncportal::may_block() && Instant::now() < blocking_until {
             match self.blocking()?.read(buf) {
                 Err(err) if timed_out(&err) => {}
                 read => return read,
@@ -59,11 +67,12 @@ impl Socket {
         self.nonblocking()?.read(buf).await
     }
 
-    /// Writes some of `buf`, waiting for room for at least one byte.
+    /// Writes some of `buf`, waiting for room for at least one byte. Blocks, when the caller
+    /// may, only before `blocking_until`.
     ///
     /// Cancel safe: nothing is written unless it returns.
-    pub(crate) async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if syncportal::may_block() {
+    pub(crate) async fn write(&mut self, buf: &[u8], blocking_until: Instant) -> io::Result<usize> {
+        if syncportal::may_block() && Instant::now() < blocking_until {
             match self.blocking()?.write(buf) {
                 Err(err) if timed_out(&err) => {}
                 written => return written,
