@@ -628,8 +628,9 @@ impl PortalBuilder {
     ///
     /// # Caveats
     ///
-    /// A poll can run up to a quarter threshold past the threshold before it is reported, and
-    /// work spawned on the runtime directly (not through the portal) is not watched.
+    /// A poll can run up to half a threshold past the threshold before it is reported (the
+    /// monitor notices a poll at its next beat and times it from there), and work spawned on
+    /// the runtime directly (not through the portal) is not watched.
     #[must_use]
     pub fn slow_poll_threshold(mut self, threshold: Option<Duration>) -> Self {
         self.slow_poll = threshold;

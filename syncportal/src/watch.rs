@@ -2,14 +2,15 @@
 //!
 //! Timing every poll with `Instant::now` would cost two clock reads per poll, as much as a
 //! whole ready call through the portal. Instead each watched future has a slot, and a poll
-//! only stores a coarse timestamp into it on entry and zero on exit: a load and two relaxed
-//! stores. One monitor thread (`syncportal-watch`) advances that coarse clock every quarter of
-//! the smallest threshold and looks at the slots; a slot that has been inside one poll for
-//! longer than its threshold gets one `tracing` warning, while the poll is still stuck.
+//! only marks it "in a poll" on entry and "idle" on exit: two relaxed stores, and one load to
+//! see whether the monitor naps. One monitor thread (`syncportal-watch`) looks at the slots
+//! every quarter of the smallest threshold: it stamps a poll it sees for the first time with
+//! its own clock, and a poll still running a threshold after its stamp gets one `tracing`
+//! warning, while it is still stuck. The stamp is at most one beat late, so the time reported
+//! is a lower bound and a warning never fires early.
 //!
 //! The monitor falls back to a slow beat after a second without any poll in progress, and the
-//! next poll wakes it. Its clock is stale after such a nap, so on waking it restarts the
-//! timestamps of the polls in progress rather than report them as slow.
+//! next poll wakes it.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -32,14 +33,20 @@ const BUSY_FOR: Duration = Duration::from_secs(1);
 /// race) is still caught within this.
 const NAP: Duration = Duration::from_secs(1);
 
+/// Whether the monitor naps: a poll that sees it set wakes the monitor. A static rather than a
+/// field, so that a poll reads it without going through the monitor's `OnceLock`.
+static NAPPING: AtomicBool = AtomicBool::new(false);
+
+/// A slot's `since` between polls.
+const IDLE: u64 = 0;
+/// A slot's `since` in a poll the monitor has not stamped yet; a stamp is its clock plus two.
+const UNSTAMPED: u64 = 1;
+
 struct Monitor {
     epoch: Instant,
-    /// Nanoseconds since `epoch`, as of the monitor's last beat.
-    clock: AtomicU64,
     slots: Mutex<Vec<Weak<Slot>>>,
     /// The beat, in nanoseconds: a quarter of the smallest threshold registered.
     beat: AtomicU64,
-    napping: AtomicBool,
     wake: Condvar,
     woken: Mutex<bool>,
 }
@@ -48,7 +55,8 @@ struct Monitor {
 pub(crate) struct Slot {
     name: Cow<'static, str>,
     threshold: AtomicU64,
-    /// The coarse clock when the poll in progress started, plus one; 0 between polls.
+    /// [`IDLE`], [`UNSTAMPED`], or the monitor's clock when it first saw the poll in progress,
+    /// plus two.
     since: AtomicU64,
     /// The `since` of the last poll reported, so each slow poll is reported once.
     reported: AtomicU64,
@@ -68,10 +76,8 @@ fn monitor() -> &'static Monitor {
         }
         Monitor {
             epoch: Instant::now(),
-            clock: AtomicU64::new(0),
             slots: Mutex::new(Vec::new()),
             beat: AtomicU64::new(nanos(DEFAULT_THRESHOLD / 4)),
-            napping: AtomicBool::new(false),
             wake: Condvar::new(),
             woken: Mutex::new(false),
         }
@@ -102,8 +108,7 @@ impl Monitor {
     fn run(&self) {
         let mut quiet_since = Instant::now();
         loop {
-            let napped = self.napping.load(Ordering::Acquire);
-            if napped {
+            if NAPPING.load(Ordering::Acquire) {
                 let woken = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
                 let (mut woken, _) = self
                     .wake
@@ -115,24 +120,21 @@ impl Monitor {
                     quiet_since = Instant::now();
                 }
                 drop(woken);
-                self.napping.store(false, Ordering::Release);
+                NAPPING.store(false, Ordering::Release);
             } else {
                 thread::sleep(Duration::from_nanos(self.beat.load(Ordering::Relaxed)));
             }
-            let now = self.now();
-            self.clock.store(now, Ordering::Relaxed);
-            let busy = self.scan(now, napped);
+            let busy = self.scan(self.now());
             if busy {
                 quiet_since = Instant::now();
             } else if quiet_since.elapsed() >= BUSY_FOR {
-                self.napping.store(true, Ordering::Release);
+                NAPPING.store(true, Ordering::Release);
             }
         }
     }
 
     /// Looks at every slot; returns whether any poll is in progress.
-    fn scan(&self, now: u64, after_nap: bool) -> bool {
-        let beat = self.beat.load(Ordering::Relaxed);
+    fn scan(&self, now: u64) -> bool {
         let mut busy = false;
         let mut reports = Vec::new();
         self.slots
@@ -143,27 +145,29 @@ impl Monitor {
                     return false;
                 };
                 let since = slot.since.load(Ordering::Relaxed);
-                if since == 0 {
-                    return true;
-                }
-                busy = true;
-                if after_nap {
-                    // Its timestamp came from a stale clock: restart it from now.
-                    let _ = slot.since.compare_exchange(
-                        since,
-                        now + 1,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                    return true;
-                }
-                // `since` is at most one beat earlier than the real start.
-                let running = now.saturating_sub(since - 1);
-                let threshold = slot.threshold.load(Ordering::Relaxed);
-                if running >= threshold.saturating_add(beat)
-                    && slot.reported.swap(since, Ordering::Relaxed) != since
-                {
-                    reports.push((slot, running - beat, threshold));
+                match since {
+                    IDLE => {}
+                    UNSTAMPED => {
+                        busy = true;
+                        // Fails only when the poll ended meanwhile (or a new one started after
+                        // it, which the next beat stamps).
+                        let _ = slot.since.compare_exchange(
+                            UNSTAMPED,
+                            now + 2,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    stamped => {
+                        busy = true;
+                        let running = now.saturating_sub(stamped - 2);
+                        let threshold = slot.threshold.load(Ordering::Relaxed);
+                        if running >= threshold
+                            && slot.reported.swap(since, Ordering::Relaxed) != since
+                        {
+                            reports.push((slot, running, threshold));
+                        }
+                    }
                 }
                 true
             });
@@ -203,13 +207,10 @@ impl Slot {
     }
 
     fn enter(&self) -> InPoll<'_> {
-        let monitor = monitor();
-        self.since
-            .store(monitor.clock.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.since.store(UNSTAMPED, Ordering::Relaxed);
         // One poller wakes a napping monitor; the rest see the flag already cleared.
-        if monitor.napping.load(Ordering::Relaxed) && monitor.napping.swap(false, Ordering::AcqRel)
-        {
-            monitor.wake_up();
+        if NAPPING.load(Ordering::Relaxed) && NAPPING.swap(false, Ordering::AcqRel) {
+            monitor().wake_up();
         }
         InPoll(self)
     }
@@ -220,7 +221,7 @@ struct InPoll<'a>(&'a Slot);
 
 impl Drop for InPoll<'_> {
     fn drop(&mut self) {
-        self.0.since.store(0, Ordering::Relaxed);
+        self.0.since.store(IDLE, Ordering::Relaxed);
     }
 }
 
