@@ -13,7 +13,7 @@
 //! next poll wakes it.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
@@ -226,8 +226,9 @@ impl Drop for InPoll<'_> {
 }
 
 thread_local! {
-    /// This thread's slot for portal calls, made on its first watched call.
-    static CALL_SLOT: OnceCell<Arc<Slot>> = const { OnceCell::new() };
+    /// This thread's slot for portal calls, made on its first watched call, with the
+    /// threshold it was last set to.
+    static CALL_SLOT: OnceCell<(Arc<Slot>, Cell<Duration>)> = const { OnceCell::new() };
 }
 
 /// Runs `f` with this thread's call slot, set to `threshold`; with no threshold, with none.
@@ -239,18 +240,18 @@ pub(crate) fn with_call_slot<R>(
         return f(None);
     };
     CALL_SLOT.with(|cell| {
-        let slot = cell.get_or_init(|| {
+        let (slot, set_to) = cell.get_or_init(|| {
             let thread = thread::current();
             let name = format!(
                 "a portal call on thread '{}'",
                 thread.name().unwrap_or("unnamed")
             );
-            Slot::new(Cow::Owned(name), threshold)
+            (Slot::new(Cow::Owned(name), threshold), Cell::new(threshold))
         });
-        let threshold = nanos(threshold);
         // Most threads call one portal: skip the store, and its cache traffic, when unchanged.
-        if slot.threshold.load(Ordering::Relaxed) != threshold {
-            slot.threshold.store(threshold, Ordering::Relaxed);
+        if set_to.get() != threshold {
+            set_to.set(threshold);
+            slot.threshold.store(nanos(threshold), Ordering::Relaxed);
         }
         f(Some(slot))
     })
