@@ -2,9 +2,13 @@
 //! blocking twin, and plain blocking clients that speak the TCL-RPC framing by hand.
 //!
 //! All run in one criterion group against one OpenOCD the bench starts (dummy adapter, see
-//! `tests/configs/dummy.cfg`), so the ratios compare like with like:
+//! `tests/configs/dummy.cfg`), and interleaved: while one variant is measured, every variant
+//! takes turns of a few calls, and only the measured one's turns are timed. A round trip's cost
+//! depends on where Linux placed OpenOCD and the client and how deeply idle CPUs sleep, which
+//! drifts over seconds; measured one after another, the variants drew different conditions
+//! and their ratios swung by 30% between runs. The variants:
 //! - `async_sequential`: `Session::version().await` in a loop in one task, on a current-thread
-//!   runtime (the connection's task runs on the same thread);
+//!   runtime (the caller reads and writes the socket itself);
 //! - `sync_twin`: `SyncSession::version()` on syncportal's global portal;
 //! - `std_wrapped`: a `std::net::TcpStream` writing the same Tcl text the SDK sends for
 //!   `version` (the command inside `catch`, its result escaped) plus `0x1a`, and reading up to
@@ -23,7 +27,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use syncportal_openocd::{Session, StartConfig, SyncSession};
@@ -70,12 +74,93 @@ impl Plain {
     }
 }
 
+/// Calls made by one variant before the next variant takes its turn.
+const ROUND: u64 = 8;
+
+/// The four clients, each able to make `n` calls in a row.
+struct Clients {
+    runtime: tokio::runtime::Runtime,
+    session: Session,
+    twin: SyncSession,
+    plain: Plain,
+}
+
+impl Clients {
+    fn run(&mut self, variant: Variant, n: u64) {
+        match variant {
+            Variant::Async => self.runtime.block_on(async {
+                for _ in 0..n {
+                    black_box(self.session.version().await.expect("version"));
+                }
+            }),
+            Variant::Twin => {
+                for _ in 0..n {
+                    black_box(self.twin.version().expect("version"));
+                }
+            }
+            Variant::StdWrapped => {
+                for _ in 0..n {
+                    black_box(self.plain.call(WRAPPED));
+                }
+            }
+            Variant::StdRaw => {
+                for _ in 0..n {
+                    black_box(self.plain.call("version"));
+                }
+            }
+        }
+    }
+
+    /// The time `measured` takes for `iters` calls, made `ROUND` at a time in turn with the
+    /// same number of calls by every other variant (untimed). So every variant meets the same
+    /// conditions (where Linux placed OpenOCD and us, how awake each CPU is), which drift over
+    /// seconds and would otherwise land on one variant and not another.
+    fn interleaved(&mut self, measured: Variant, iters: u64) -> Duration {
+        let mut timed = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let n = left.min(ROUND);
+            for variant in Variant::ALL {
+                if variant == measured {
+                    let start = Instant::now();
+                    self.run(variant, n);
+                    timed += start.elapsed();
+                } else {
+                    self.run(variant, n);
+                }
+            }
+            left -= n;
+        }
+        timed
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Async,
+    Twin,
+    StdWrapped,
+    StdRaw,
+}
+
+impl Variant {
+    const ALL: [Self; 4] = [Self::Async, Self::Twin, Self::StdWrapped, Self::StdRaw];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Async => "async_sequential",
+            Self::Twin => "sync_twin",
+            Self::StdWrapped => "std_wrapped",
+            Self::StdRaw => "std_raw",
+        }
+    }
+}
+
 fn version(c: &mut Criterion) {
     let config = StartConfig::new()
         .file(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/dummy.cfg"));
     let owner = SyncSession::start(config).expect("start openocd");
     let addr = owner.addr().to_string();
-    let mut group = c.benchmark_group("version");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -84,25 +169,7 @@ fn version(c: &mut Criterion) {
     let session = runtime
         .block_on(Session::connect(&addr))
         .expect("connect the async session");
-    group.bench_function("async_sequential", |b| {
-        b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(session.version().await.expect("version"));
-                }
-                start.elapsed()
-            })
-        });
-    });
-    runtime.block_on(async { drop(session) });
-
     let twin = SyncSession::connect(&addr).expect("connect the blocking twin");
-    group.bench_function("sync_twin", |b| {
-        b.iter(|| black_box(twin.version().expect("version")));
-    });
-    drop(twin);
-
     let mut plain = Plain::connect(&addr);
     // The hand-made frame must get the same answer the SDK gets.
     plain.call(WRAPPED);
@@ -111,13 +178,24 @@ fn version(c: &mut Criterion) {
         "{:?}",
         String::from_utf8_lossy(&plain.reply)
     );
-    group.bench_function("std_wrapped", |b| {
-        b.iter(|| black_box(plain.call(WRAPPED)));
-    });
-    group.bench_function("std_raw", |b| {
-        b.iter(|| black_box(plain.call("version")));
-    });
+    let mut clients = Clients {
+        runtime,
+        session,
+        twin,
+        plain,
+    };
+
+    let mut group = c.benchmark_group("version");
+    for variant in Variant::ALL {
+        group.bench_function(variant.name(), |b| {
+            b.iter_custom(|iters| clients.interleaved(variant, iters));
+        });
+    }
     group.finish();
+    let Clients {
+        runtime, session, ..
+    } = clients;
+    runtime.block_on(async { drop(session) });
     owner.close().expect("shut openocd down");
 }
 
