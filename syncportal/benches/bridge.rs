@@ -10,7 +10,8 @@
 //!   call. `actor_call_blocking` does the same from a plain thread (`call_blocking` against
 //!   `blocking_send` + `blocking_recv`).
 //! - `slow_poll`: portal calls and tasks with the detector on (100 ms) and off. `yields_100`
-//!   is a task that yields 100 times, so its difference is 100 polls' worth.
+//!   is a task that yields 100 times, so its difference is 100 polls' worth. The two portals
+//!   take turns of `ROUND` runs while either is measured, so both meet the same conditions.
 //!
 //! The async loops run inside `Runtime::block_on` on a two-worker multi-thread runtime, the
 //! same for every variant. Run with `cargo bench -p syncportal --bench bridge`.
@@ -182,25 +183,61 @@ async fn yields_100() -> u64 {
     1
 }
 
+/// Runs of a workload made by one portal before the other takes its turn.
+const ROUND: u64 = 32;
+
+/// The time `iters` runs of `measured` take, made `ROUND` at a time in turn with as many
+/// (untimed) runs of `other`. The detector's cost is a few percent, less than the drift of
+/// conditions on this machine over a few seconds; interleaved, both portals meet the same
+/// conditions.
+fn interleaved(iters: u64, mut measured: impl FnMut(), mut other: impl FnMut()) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(ROUND);
+        let start = Instant::now();
+        for _ in 0..n {
+            measured();
+        }
+        timed += start.elapsed();
+        for _ in 0..n {
+            other();
+        }
+        left -= n;
+    }
+    timed
+}
+
 fn bench_slow_poll(c: &mut Criterion) {
     let watched = portal(Some(Duration::from_millis(100)), "bench-watched");
     let unwatched = portal(None, "bench-unwatched");
+    let call_ready = |portal: &Portal| {
+        black_box(portal.call(async { black_box(1u64) }).expect("call"));
+    };
+    let task = |portal: &Portal| {
+        black_box(
+            portal
+                .spawn(async { black_box(1u64) })
+                .expect("spawn")
+                .wait(),
+        )
+        .expect("task");
+    };
+    let yields = |portal: &Portal| {
+        black_box(portal.spawn(yields_100()).expect("spawn").wait()).expect("task");
+    };
+    let workloads: [(&str, &dyn Fn(&Portal)); 3] = [
+        ("call_ready", &call_ready),
+        ("task", &task),
+        ("yields_100", &yields),
+    ];
     let mut group = c.benchmark_group("slow_poll");
-    for (name, portal) in [("on", &watched), ("off", &unwatched)] {
-        group.bench_function(format!("call_ready_{name}"), |b| {
-            b.iter(|| portal.call(async { black_box(1u64) }).expect("call"));
-        });
-        group.bench_function(format!("task_{name}"), |b| {
-            b.iter(|| {
-                portal
-                    .spawn(async { black_box(1u64) })
-                    .expect("spawn")
-                    .wait()
+    for (workload, run) in workloads {
+        for (name, portal, other) in [("on", &watched, &unwatched), ("off", &unwatched, &watched)] {
+            group.bench_function(format!("{workload}_{name}"), |b| {
+                b.iter_custom(|iters| interleaved(iters, || run(portal), || run(other)));
             });
-        });
-        group.bench_function(format!("yields_100_{name}"), |b| {
-            b.iter(|| portal.spawn(yields_100()).expect("spawn").wait());
-        });
+        }
     }
     group.finish();
 }
