@@ -226,10 +226,10 @@ fn bench_slow_poll(c: &mut Criterion) {
     let yields = |portal: &Portal| {
         black_box(portal.spawn(yields_100()).expect("spawn").wait()).expect("task");
     };
-    let workloads: [(&str, &dyn Fn(&Portal)); 3] = [
-        ("call_ready", &call_ready),
-        ("task", &task),
-        ("yields_100", &yields),
+    let workloads = [
+        ("call_ready", call_ready as fn(&Portal)),
+        ("task", task),
+        ("yields_100", yields),
     ];
     let mut group = c.benchmark_group("slow_poll");
     for (workload, run) in workloads {
