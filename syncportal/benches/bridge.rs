@@ -8,8 +8,7 @@
 //! - `actor_call`: sequential `Actor::call` round trips from one async task, against a
 //!   hand-written actor: a thread looping on a tokio mpsc (`blocking_recv`) with a oneshot per
 //!   call. `actor_call_blocking` does the same from a plain thread (`call_blocking` against
-//!   `blocking_send` + `blocking_recv`). The two actors take turns of `ROUND` calls while
-//!   either is measured.
+//!   `blocking_send` + `blocking_recv`).
 //! - `slow_poll`: portal calls and tasks with the detector on (100 ms) and off. `yields_100`
 //!   is a task that yields 100 times, so its difference is 100 polls' worth. The two portals
 //!   take turns of `ROUND` runs while either is measured, so both meet the same conditions.
@@ -28,63 +27,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use syncportal::{Actor, BlockingPool, Portal};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
-
-/// Runs one side makes before the other takes its turn, in the interleaved groups.
-const ROUND: u64 = 32;
-
-/// The time `iters` runs of `measured` take, made `ROUND` at a time in turn with as many
-/// (untimed) runs of `other`. The differences measured here are a few percent, less than the
-/// drift of conditions on this machine over a few seconds; interleaved, both sides meet the
-/// same conditions.
-fn interleaved(iters: u64, mut measured: impl FnMut(), mut other: impl FnMut()) -> Duration {
-    let mut timed = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(ROUND);
-        let start = Instant::now();
-        for _ in 0..n {
-            measured();
-        }
-        timed += start.elapsed();
-        for _ in 0..n {
-            other();
-        }
-        left -= n;
-    }
-    timed
-}
-
-/// [`interleaved`] for async round trips, run inside `runtime.block_on`.
-fn timed_interleaved<M, MF, O, OF>(
-    runtime: &Runtime,
-    iters: u64,
-    mut measured: M,
-    mut other: O,
-) -> Duration
-where
-    M: FnMut() -> MF,
-    MF: Future<Output = u64>,
-    O: FnMut() -> OF,
-    OF: Future<Output = u64>,
-{
-    runtime.block_on(async {
-        let mut timed = Duration::ZERO;
-        let mut left = iters;
-        while left > 0 {
-            let n = left.min(ROUND);
-            let start = Instant::now();
-            for _ in 0..n {
-                black_box(measured().await);
-            }
-            timed += start.elapsed();
-            for _ in 0..n {
-                black_box(other().await);
-            }
-            left -= n;
-        }
-        timed
-    })
-}
 
 /// Runs `round_trip` `iters` times in one async task and returns the time taken.
 fn timed<F, Fut>(runtime: &Runtime, iters: u64, mut round_trip: F) -> Duration
@@ -191,45 +133,37 @@ fn bench_actor(c: &mut Criterion) {
         .expect("actor starts");
     let hand = HandActor::new();
 
-    let ours = || async {
-        actor
-            .call(|state| {
-                *state += 1;
-                *state
-            })
-            .await
-            .expect("actor answers")
-    };
-    let ours_blocking = || {
-        black_box(
-            actor
-                .call_blocking(|state| {
-                    *state += 1;
-                    *state
-                })
-                .expect("actor answers"),
-        );
-    };
-    let hand_blocking = || {
-        black_box(hand.call_blocking());
-    };
-
     let mut group = c.benchmark_group("actor_call");
     group.bench_function("syncportal_actor", |b| {
-        b.iter_custom(|iters| timed_interleaved(&runtime, iters, ours, || hand.call()));
+        b.iter_custom(|iters| {
+            timed(&runtime, iters, || async {
+                actor
+                    .call(|state| {
+                        *state += 1;
+                        *state
+                    })
+                    .await
+                    .expect("actor answers")
+            })
+        });
     });
     group.bench_function("hand_mpsc_oneshot", |b| {
-        b.iter_custom(|iters| timed_interleaved(&runtime, iters, || hand.call(), ours));
+        b.iter_custom(|iters| timed(&runtime, iters, || hand.call()));
     });
     group.finish();
 
     let mut group = c.benchmark_group("actor_call_blocking");
     group.bench_function("syncportal_actor", |b| {
-        b.iter_custom(|iters| interleaved(iters, ours_blocking, hand_blocking));
+        b.iter(|| {
+            actor
+                .call_blocking(|state| {
+                    *state += 1;
+                    *state
+                })
+                .expect("actor answers")
+        });
     });
-    group.bench_function("hand_mpsc_oneshot", |b| {
-        b.iter_custom(|iters| interleaved(iters, hand_blocking, ours_blocking));
-    });
+    group.bench_function("hand_mpsc_oneshot", |b| b.iter(|| hand.call_blocking()));
     group.finish();
 }
 
@@ -247,6 +181,31 @@ async fn yields_100() -> u64 {
         tokio::task::yield_now().await;
     }
     1
+}
+
+/// Runs of a workload made by one portal before the other takes its turn.
+const ROUND: u64 = 32;
+
+/// The time `iters` runs of `measured` take, made `ROUND` at a time in turn with as many
+/// (untimed) runs of `other`. The detector's cost is a few percent, less than the drift of
+/// conditions on this machine over a few seconds; interleaved, both portals meet the same
+/// conditions.
+fn interleaved(iters: u64, mut measured: impl FnMut(), mut other: impl FnMut()) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(ROUND);
+        let start = Instant::now();
+        for _ in 0..n {
+            measured();
+        }
+        timed += start.elapsed();
+        for _ in 0..n {
+            other();
+        }
+        left -= n;
+    }
+    timed
 }
 
 fn bench_slow_poll(c: &mut Criterion) {
