@@ -330,6 +330,7 @@ mod link_tests {
 
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufStream};
     use tokio::net::{TcpListener, TcpStream};
+    use tokio::task::JoinHandle;
 
     use super::{Connection, Error, TERMINATOR};
 
@@ -358,6 +359,12 @@ mod link_tests {
             Poll::Ready(())
         })
         .await;
+    }
+
+    /// Starts a call of `text` on a task of its own.
+    fn start_call(conn: &Connection, text: &'static str) -> JoinHandle<crate::Result<String>> {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.raw(text).await })
     }
 
     /// Reads one command from the server's end, without its terminator.
@@ -390,10 +397,7 @@ mod link_tests {
             drop(first);
             assert_eq!(conn.link.lock().await.frames.reply, b"half of ");
 
-            let next = tokio::spawn({
-                let conn = conn.clone();
-                async move { conn.raw("second").await }
-            });
+            let next = start_call(&conn, "second");
             reply(&mut server, b"the first reply\x1a").await;
             assert_eq!(read_command(&mut server).await, b"second");
             reply(&mut server, b"second reply\x1a").await;
@@ -420,10 +424,7 @@ mod link_tests {
                 );
             }
 
-            let next = tokio::spawn({
-                let conn = conn.clone();
-                async move { conn.raw("second").await }
-            });
+            let next = start_call(&conn, "second");
             let command = read_command(&mut server).await;
             assert_eq!(command.len(), 32 << 20);
             assert!(command.iter().all(|&b| b == b'x'));
@@ -439,19 +440,13 @@ mod link_tests {
     async fn a_reply_over_the_limit_is_skipped_in_step() {
         watchdog(async {
             let (conn, mut server) = pair(8).await;
-            let call = tokio::spawn({
-                let conn = conn.clone();
-                async move { conn.raw("a").await }
-            });
+            let call = start_call(&conn, "a");
             assert_eq!(read_command(&mut server).await, b"a");
             reply(&mut server, b"far more than eight\x1a").await;
             let err = call.await.unwrap().unwrap_err();
             assert!(matches!(err, Error::ReplyTooLarge { limit: 8 }), "{err:?}");
 
-            let call = tokio::spawn({
-                let conn = conn.clone();
-                async move { conn.raw("b").await }
-            });
+            let call = start_call(&conn, "b");
             assert_eq!(read_command(&mut server).await, b"b");
             reply(&mut server, b"short\x1a").await;
             assert_eq!(call.await.unwrap().unwrap(), "short");
@@ -463,10 +458,7 @@ mod link_tests {
     async fn a_closed_socket_fails_the_call_in_flight_and_every_later_one() {
         watchdog(async {
             let (conn, mut server) = pair(1024).await;
-            let call = tokio::spawn({
-                let conn = conn.clone();
-                async move { conn.raw("a").await }
-            });
+            let call = start_call(&conn, "a");
             assert_eq!(read_command(&mut server).await, b"a");
             reply(&mut server, b"partial").await;
             drop(server);
