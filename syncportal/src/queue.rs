@@ -9,15 +9,28 @@
 //! Cancel safety comes from one rule: an item moves only inside a `poll` that returns `Ready`.
 //! A waiter that was notified but is dropped before it could act passes the notification on to
 //! the next waiter of its kind, so no wake-up is lost.
+//!
+//! Two paths skip the lock, each kept to what its counters can show coherently:
+//! - A single reader (a recording's consumer) may take items ahead into a [`ReadAhead`], many
+//!   per lock, and hand them out one by one without it. Until handed out they still count as
+//!   in the queue, for its length, its room and its counters: the reader publishes how many it
+//!   has handed out in one atomic that only it writes, and every locked section reads that
+//!   count once, so a snapshot taken under the lock always balances. Handing one out under
+//!   [`Overflow::DropNewest`] also clears the flag below, since it made room.
+//! - Under [`Overflow::DropNewest`], a put that finds the queue open and full (an atomic flag
+//!   kept under the lock) discards its item without taking the lock, counted in one atomic that
+//!   adds to both `put` and `dropped`, so the counters balance whatever moment it is read at.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::mem;
+use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{ConfigError, Error, guard};
 
@@ -48,7 +61,8 @@ pub enum Overflow {
     #[default]
     Block,
     /// The oldest buffered item is evicted to make room. The consumer sees the most recent
-    /// items, in order, with gaps where items were evicted.
+    /// items, in order, with gaps where items were evicted. (A recording's consumer takes a
+    /// few items ahead, which are no longer evicted: see [`Recording`](crate::Recording).)
     DropOldest,
     /// The incoming item is discarded. The consumer sees the items from before the buffer
     /// filled, then new ones only once it has made room.
@@ -308,7 +322,29 @@ struct Shared<T> {
     /// as there is room; recordings, whose only putter is their producer, wait for half the
     /// buffer to drain so a producer ahead of its consumer wakes once per batch, not per item.
     wake_putters_at: usize,
+    /// How many items taken ahead into a [`ReadAhead`] its reader has handed out. Only that
+    /// reader writes it; read under the lock it never exceeds [`State::ahead`], because an item
+    /// is counted there, under the lock, before it can be handed out. Alone on its cache line:
+    /// the reader writes it once per item.
+    handed: Padded<AtomicU64>,
+    /// What [`Overflow::DropNewest`] puts use without the lock.
+    unlocked: Padded<Unlocked>,
 }
+
+/// The state an [`Overflow::DropNewest`] put reads and counts without the lock.
+#[derive(Default)]
+struct Unlocked {
+    /// Whether the queue is open and full, kept up to date under the lock. A put that sees it
+    /// set discards its item at once.
+    full: AtomicBool,
+    /// Items those puts discarded. Each counts as put and as dropped.
+    dropped: AtomicU64,
+}
+
+/// Keeps a value on a cache line of its own, away from the lock the other side takes.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded<V>(V);
 
 struct State<T> {
     items: VecDeque<T>,
@@ -319,6 +355,11 @@ struct State<T> {
     /// Items put and not yet marked done, for `join`.
     unfinished: u64,
     stats: QueueStats,
+    /// Items taken ahead into a [`ReadAhead`], less those discarded from it. The ones not yet
+    /// handed out (`ahead - handed`) are still in the queue.
+    ahead: u64,
+    /// [`Shared::handed`] as read when the lock was taken, so one locked section sees one value.
+    handed: u64,
 }
 
 impl<T> Clone for Queue<T> {
@@ -401,6 +442,8 @@ impl<T> Queue<T> {
             joiners: Waiters::default(),
             unfinished: 0,
             stats: QueueStats::default(),
+            ahead: 0,
+            handed: 0,
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -408,6 +451,8 @@ impl<T> Queue<T> {
                 capacity,
                 overflow,
                 wake_putters_at,
+                handed: Padded::default(),
+                unlocked: Padded::default(),
             }),
         })
     }
@@ -521,6 +566,21 @@ impl<T> Queue<T> {
     }
 
     fn put_waiting(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>> {
+        let item = if outside_any_runtime() {
+            // Needs no wait, so no parker: only the room, or the end, decides.
+            match self.shared.offer(item, None) {
+                Offer::Done => return Ok(()),
+                Offer::Closed(item) => {
+                    return Err(PutError {
+                        item,
+                        error: Error::Closed,
+                    });
+                }
+                Offer::Full(item) => item,
+            }
+        } else {
+            item
+        };
         let mut put = self.put(item);
         match guard::wait_until(&mut put, timeout.and_then(guard::deadline)) {
             Ok(done) => done,
@@ -551,7 +611,7 @@ impl<T> Queue<T> {
     /// - [`Error::InAsyncContext`] on a thread that drives async tasks (use [`get`](Self::get)
     ///   there); nothing was taken.
     pub fn get_blocking(&self) -> Result<T, Error> {
-        guard::wait_until(self.get(), None)?
+        self.get_waiting(None)
     }
 
     /// [`get_blocking`](Self::get_blocking), giving up after `timeout`.
@@ -572,7 +632,17 @@ impl<T> Queue<T> {
     /// As [`get_blocking`](Self::get_blocking), plus [`Error::Timeout`] when nothing came in
     /// time; nothing was taken.
     pub fn get_blocking_timeout(&self, timeout: Duration) -> Result<T, Error> {
-        guard::wait_until(self.get(), guard::deadline(timeout))?
+        self.get_waiting(guard::deadline(timeout))
+    }
+
+    fn get_waiting(&self, deadline: Option<Instant>) -> Result<T, Error> {
+        if outside_any_runtime() {
+            // Needs no wait, so no parker: an item, or the end, decides.
+            if let Poll::Ready(outcome) = self.shared.take(&mut None, None) {
+                return outcome;
+            }
+        }
+        guard::wait_until(self.get(), deadline)?
     }
 
     /// Puts `item` if that needs no wait.
@@ -749,7 +819,7 @@ impl<T> Queue<T> {
         reason = "closing is the point; the count is extra"
     )]
     pub fn close_now(&self) -> usize {
-        self.shared.close_now()
+        self.shared.close_now(None)
     }
 
     /// Whether [`close`](Self::close) or [`close_now`](Self::close_now) was called.
@@ -779,7 +849,7 @@ impl<T> Queue<T> {
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shared.lock().items.len()
+        self.shared.lock().len()
     }
 
     /// Whether the queue holds no items now.
@@ -835,24 +905,79 @@ impl<T> Queue<T> {
     #[must_use]
     pub fn stats(&self) -> QueueStats {
         let state = self.shared.lock();
+        // Read under the lock like the rest; it adds as much to `put` as to `dropped`.
+        let dropped_unlocked = self.shared.unlocked.0.dropped.load(Ordering::Relaxed);
         QueueStats {
-            len: state.items.len() as u64,
+            put: state.stats.put + dropped_unlocked,
+            taken: state.stats.taken + state.handed,
+            dropped: state.stats.dropped + dropped_unlocked,
+            len: state.len() as u64,
             ..state.stats
         }
     }
 
-    /// Polls for the next item, for a consumer that keeps its place in line in `waiter`.
-    pub(crate) fn poll_get(
-        &self,
-        waiter: &mut Option<u64>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, Error>> {
-        self.shared.take(waiter, Some(cx.waker()))
-    }
-
-    /// Gives up a place in line taken by [`poll_get`](Self::poll_get).
+    /// Gives up a place in line taken by [`poll_get_ahead`](Self::poll_get_ahead).
     pub(crate) fn abandon_get(&self, waiter: &mut Option<u64>) {
         self.shared.abandon(waiter, |state| &mut state.getters);
+    }
+
+    /// Polls for the next item, for the queue's only reader, which keeps its place in line in
+    /// `waiter` and its items taken ahead in `ahead`. Without a waker it only looks: an empty
+    /// open queue leaves `waiter` as it was.
+    ///
+    /// It takes up to the read-ahead's size under one lock and hands them out one per call
+    /// without the lock. An item taken ahead is counted as taken when it is handed out, not
+    /// before, so the counters and the length always describe what the reader has really had;
+    /// until then it takes room as if it were queued, so [`Overflow::Block`] and
+    /// [`Overflow::DropNewest`] behave as without a read-ahead. [`Overflow::DropOldest`] cannot
+    /// evict it, though: it evicts the oldest item still queued instead.
+    pub(crate) fn poll_get_ahead(
+        &self,
+        ahead: &mut ReadAhead<T>,
+        waiter: &mut Option<u64>,
+        waker: Option<&Waker>,
+    ) -> Poll<Result<T, Error>> {
+        if let Some(item) = self.hand_out(ahead) {
+            return Poll::Ready(Ok(item));
+        }
+        if ahead.max <= 1 {
+            return self.shared.take(waiter, waker);
+        }
+        match self
+            .shared
+            .take_ahead(&mut ahead.items, ahead.max, waiter, waker)
+        {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(self.hand_out(ahead).expect("refilled above"))),
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Hands out the next item taken ahead, if `ahead` holds one; takes no lock.
+    fn hand_out(&self, ahead: &mut ReadAhead<T>) -> Option<T> {
+        let item = ahead.items.pop_front()?;
+        // Only this reader writes the count, so a load and a store are enough.
+        let handed = &self.shared.handed.0;
+        let count = handed.load(Ordering::Relaxed) + 1;
+        if self.shared.overflow == Overflow::DropNewest {
+            // Handing out makes room, which puts that discard without the lock must see. Paired
+            // with the check in `Locked::drop`: either the locked side sees this count and
+            // clears the flag itself, or this load sees the flag it set, and clears it.
+            handed.store(count, Ordering::SeqCst);
+            let full = &self.shared.unlocked.0.full;
+            if full.load(Ordering::SeqCst) {
+                full.store(false, Ordering::SeqCst);
+            }
+        } else {
+            handed.store(count, Ordering::Relaxed);
+        }
+        Some(item)
+    }
+
+    /// [`close_now`](Self::close_now) that also discards what the reader holds in `ahead`,
+    /// under the same lock, so the counters never show those items gone and not counted.
+    pub(crate) fn close_now_ahead(&self, ahead: &mut ReadAhead<T>) -> usize {
+        self.shared.close_now(Some(&mut ahead.items))
     }
 
     /// Puts every item of `items`, oldest first, taking the lock once per wake-up rather than
@@ -908,6 +1033,33 @@ impl<T> Queue<T> {
     }
 }
 
+/// Whether the guard lets a blocking call through on this thread at once, without probing:
+/// the thread is outside any tokio runtime context (no runtime drives it, it is inside no
+/// `block_on`) and outside any of the guard's own blocking calls. A blocking call that can
+/// finish without waiting checks only this, then skips the parker and the `Context` the guard
+/// would set up; everywhere else it goes through the guard, which decides as before.
+pub(crate) fn outside_any_runtime() -> bool {
+    !guard::may_block() && tokio::runtime::Handle::try_current().is_err()
+}
+
+/// Items a queue's only reader took ahead under one lock, to hand out one per call without it
+/// (see [`Queue::poll_get_ahead`]). Until handed out they still count as in the queue: in its
+/// length, its room and its counters; only [`Overflow::DropOldest`] cannot evict them.
+pub(crate) struct ReadAhead<T> {
+    items: VecDeque<T>,
+    max: usize,
+}
+
+impl<T> ReadAhead<T> {
+    /// Takes up to `max` items per lock; 1 or 0 takes one at a time, as a plain get does.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            items: VecDeque::new(),
+            max,
+        }
+    }
+}
+
 /// Where one item went, under the policy: stored, stored with an item thrown away (the
 /// evicted oldest, or the rejected item itself), or refused because the queue is full.
 enum Place<T> {
@@ -923,15 +1075,77 @@ enum Offer<T> {
     Closed(T),
 }
 
+/// The queue's state, locked. Dropping it refreshes [`Unlocked::full`] before the lock is
+/// released.
+struct Locked<'a, T> {
+    state: MutexGuard<'a, State<T>>,
+    shared: &'a Shared<T>,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = State<T>;
+
+    fn deref(&self) -> &State<T> {
+        &self.state
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.state
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        if self.shared.overflow == Overflow::DropNewest {
+            let full = !self.state.closed && self.state.len() >= self.shared.capacity;
+            let flag = &self.shared.unlocked.0.full;
+            // Written only when it changes: lock-free puts read it all the time.
+            if flag.load(Ordering::Relaxed) != full {
+                flag.store(full, Ordering::SeqCst);
+            }
+            // The length counted the reader's items as of the lock; one it handed out since
+            // made room. Paired with `Queue::hand_out`, so the flag never stays set over room.
+            if full && self.shared.handed.0.load(Ordering::SeqCst) != self.state.handed {
+                flag.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
 impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    fn lock(&self) -> Locked<'_, T> {
         // No user code runs under the lock, so a poisoned lock still holds consistent state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.handed = self.handed.0.load(Ordering::Relaxed);
+        Locked {
+            state,
+            shared: self,
+        }
+    }
+
+    /// Under [`Overflow::DropNewest`], whether the queue is open and full, so a put may discard
+    /// its item without the lock: it would be discarded under it too.
+    fn discards_at_once(&self) -> bool {
+        self.overflow == Overflow::DropNewest && self.unlocked.0.full.load(Ordering::Acquire)
+    }
+
+    /// Counts `count` items discarded by [`discards_at_once`](Self::discards_at_once) puts.
+    fn count_discarded_at_once(&self, count: u64) {
+        self.unlocked.0.dropped.fetch_add(count, Ordering::Relaxed);
     }
 
     /// Puts `item` if the policy allows it now. With a waiter, a full [`Overflow::Block`] queue
     /// puts it in line to be woken when there is room.
     fn offer(&self, item: T, waiter: Option<(&mut Option<u64>, &Waker)>) -> Offer<T> {
+        let in_line = waiter.as_ref().is_some_and(|(slot, _)| slot.is_some());
+        if !in_line && self.discards_at_once() {
+            // No getter can be waiting on a full queue, so there is nobody to wake either.
+            self.count_discarded_at_once(1);
+            drop(item);
+            return Offer::Done;
+        }
         let mut state = self.lock();
         let mut thrown_away = None;
         let outcome = if state.closed {
@@ -968,7 +1182,7 @@ impl<T> Shared<T> {
 
     /// Places one item under the overflow policy, with the lock held.
     fn place(&self, state: &mut State<T>, item: T) -> Place<T> {
-        if state.items.len() < self.capacity {
+        if state.len() < self.capacity {
             state.push(item);
             return Place::Stored;
         }
@@ -999,27 +1213,60 @@ impl<T> Shared<T> {
         waiter: &mut Option<u64>,
         waker: &Waker,
     ) -> Poll<Result<usize, Error>> {
+        if waiter.is_none() && self.discards_at_once() {
+            self.count_discarded_at_once(items.len() as u64);
+            items.clear();
+            return Poll::Ready(Ok(0));
+        }
+        // Made before the lock is taken: every item may evict one.
+        let mut thrown_away = if self.overflow == Overflow::DropOldest {
+            Vec::with_capacity(items.len())
+        } else {
+            Vec::new()
+        };
         let mut state = self.lock();
         if state.closed {
             state.putters.leave(waiter);
             return Poll::Ready(Err(Error::Closed));
         }
-        let mut thrown_away = Vec::new();
-        let mut stored = false;
-        while let Some(item) = items.pop_front() {
-            match self.place(&mut state, item) {
-                Place::Stored => stored = true,
-                Place::ThrewAway(item) => {
-                    stored = true;
-                    thrown_away.push(item);
-                }
-                Place::Full(item) => {
-                    items.push_front(item);
-                    break;
-                }
+        // The whole batch is placed at once, as placing it item by item under the policy would
+        // leave it, so the lock is held for two block moves rather than a loop.
+        let offered = items.len();
+        let room = self.capacity.saturating_sub(state.len());
+        let fits = room.min(offered);
+        match self.overflow {
+            Overflow::Block => state.push_all(items, fits),
+            Overflow::DropNewest => {
+                state.push_all(items, fits);
+                // The rest are counted now and dropped once the lock is released.
+                let rejected = items.len() as u64;
+                state.stats.put += rejected;
+                state.stats.dropped += rejected;
+            }
+            Overflow::DropOldest => {
+                // After `fits` items, each one evicts the oldest: from the queue first, then
+                // from the batch itself when it is longer than the capacity.
+                let evicted = offered - fits;
+                let from_queue = evicted.min(state.items.len());
+                thrown_away.extend(state.items.drain(..from_queue));
+                let from_batch = evicted - from_queue;
+                thrown_away.extend(items.drain(..from_batch));
+                let unfinished = state.unfinished + fits as u64;
+                state.push_all(items, offered - from_batch);
+                // Item by item, each eviction takes one from the count of unfinished items (none
+                // below zero: `task_done` may have been called for it) and its put adds one,
+                // which leaves the count at least one.
+                state.unfinished = if evicted > 0 {
+                    unfinished.max(1)
+                } else {
+                    unfinished
+                };
+                state.stats.put += from_batch as u64;
+                state.stats.dropped += evicted as u64;
             }
         }
-        let done = items.is_empty();
+        let stored = fits > 0 || self.overflow == Overflow::DropOldest;
+        let done = items.is_empty() || self.overflow == Overflow::DropNewest;
         if done {
             state.putters.leave(waiter);
         } else {
@@ -1030,9 +1277,13 @@ impl<T> Shared<T> {
         } else {
             None
         };
-        let room = self.capacity.saturating_sub(state.items.len());
+        let room = self.capacity.saturating_sub(state.len());
         drop(state);
         drop(thrown_away);
+        if self.overflow == Overflow::DropNewest {
+            // Discarded, and counted, above.
+            items.clear();
+        }
         if let Some(waker) = woken {
             waker.wake();
         }
@@ -1049,7 +1300,7 @@ impl<T> Shared<T> {
         if let Some(item) = state.items.pop_front() {
             state.stats.taken += 1;
             state.getters.leave(waiter);
-            let woken = if state.items.len() <= self.wake_putters_at {
+            let woken = if state.len() <= self.wake_putters_at {
                 state.putters.take_one()
             } else {
                 None
@@ -1070,11 +1321,19 @@ impl<T> Shared<T> {
         Poll::Pending
     }
 
-    fn close_now(&self) -> usize {
+    /// Closes the queue and discards what it holds, with what `ahead` holds of it: a reader's
+    /// items taken ahead and not handed out, which still count as in the queue.
+    fn close_now(&self, ahead: Option<&mut VecDeque<T>>) -> usize {
         let mut state = self.lock();
         state.closed = true;
         let discarded = mem::take(&mut state.items);
-        let count = discarded.len() as u64;
+        let held = ahead.map_or_else(VecDeque::new, |ahead| {
+            // The reader's own count: everything it took ahead and did not hand out is here.
+            debug_assert_eq!(ahead.len() as u64, state.ahead - state.handed);
+            mem::take(ahead)
+        });
+        state.ahead -= held.len() as u64;
+        let count = (discarded.len() + held.len()) as u64;
         state.stats.discarded += count;
         state.unfinished = state.unfinished.saturating_sub(count);
         let mut woken = state.getters.take_all();
@@ -1084,8 +1343,52 @@ impl<T> Shared<T> {
         }
         drop(state);
         drop(discarded);
+        drop(held);
         woken.into_iter().for_each(Waker::wake);
         usize::try_from(count).expect("the queue held these items")
+    }
+
+    /// Moves up to `max` items into the empty `ahead`, for the one reader that hands them out
+    /// itself. With a waker, an empty open queue registers `waiter`.
+    fn take_ahead(
+        &self,
+        ahead: &mut VecDeque<T>,
+        max: usize,
+        waiter: &mut Option<u64>,
+        waker: Option<&Waker>,
+    ) -> Poll<Result<(), Error>> {
+        debug_assert!(
+            ahead.is_empty(),
+            "taken ahead only once all were handed out"
+        );
+        let mut state = self.lock();
+        // Everything taken ahead before has been handed out, so the length is what is queued;
+        // taking items ahead leaves it as it is, so a putter is woken by the length before.
+        let woken = if state.len() <= self.wake_putters_at {
+            state.putters.take_one()
+        } else {
+            None
+        };
+        let outcome = if !state.items.is_empty() {
+            let count = max.min(state.items.len());
+            ahead.extend(state.items.drain(..count));
+            state.ahead += count as u64;
+            state.getters.leave(waiter);
+            Poll::Ready(Ok(()))
+        } else if state.closed {
+            state.getters.leave(waiter);
+            Poll::Ready(Err(Error::Closed))
+        } else {
+            if let Some(waker) = waker {
+                state.getters.register(waiter, waker);
+            }
+            Poll::Pending
+        };
+        drop(state);
+        if let Some(waker) = woken {
+            waker.wake();
+        }
+        outcome
     }
 
     /// Leaves the line `pick` chose; a waiter that was woken but will not act wakes the next.
@@ -1108,11 +1411,34 @@ impl<T> Shared<T> {
 }
 
 impl<T> State<T> {
+    /// Items in the queue: those queued, and those taken ahead and not yet handed out.
+    fn len(&self) -> usize {
+        let lent = usize::try_from(self.ahead - self.handed)
+            .expect("a reader takes ahead at most what the queue holds");
+        self.items.len() + lent
+    }
+
+    /// Moves the first `count` of `from` to the back of the queue, counted as put.
+    fn push_all(&mut self, from: &mut VecDeque<T>, count: usize) {
+        if count == from.len() {
+            // Moved as whole slices.
+            self.items.append(from);
+        } else {
+            self.items.extend(from.drain(..count));
+        }
+        self.unfinished += count as u64;
+        self.stats.put += count as u64;
+        let len = self.len() as u64;
+        if len > self.stats.high_water {
+            self.stats.high_water = len;
+        }
+    }
+
     fn push(&mut self, item: T) {
         self.items.push_back(item);
         self.unfinished += 1;
         self.stats.put += 1;
-        let len = self.items.len() as u64;
+        let len = self.len() as u64;
         if len > self.stats.high_water {
             self.stats.high_water = len;
         }
@@ -1306,5 +1632,79 @@ impl<T> Drop for Join<'_, T> {
 impl<T> fmt::Debug for Join<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Join").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue of `capacity` under `overflow` holding `0..held`, with `done` of them marked done.
+    fn filled(capacity: usize, overflow: Overflow, held: u32, done: u32) -> Queue<u32> {
+        let queue = Queue::for_recording(capacity, overflow).expect("capacity is not zero");
+        for item in 0..held {
+            queue.try_put(item).expect("room for the first items");
+        }
+        for _ in 0..done {
+            queue.task_done().expect("fewer marked done than put");
+        }
+        queue
+    }
+
+    /// Everything a placement can change: the items in order, the counters, the unfinished count.
+    fn books(queue: &Queue<u32>) -> (Vec<u32>, QueueStats, u64) {
+        let counters = queue.stats();
+        let state = queue.shared.lock();
+        (
+            state.items.iter().copied().collect(),
+            counters,
+            state.unfinished,
+        )
+    }
+
+    /// Placing a batch at once leaves the queue exactly as placing it item by item does, under
+    /// every policy, from every fill, for batches shorter and longer than the capacity.
+    #[test]
+    fn a_batch_is_placed_as_its_items_would_be_one_by_one() {
+        let waker = Waker::noop();
+        for overflow in [Overflow::Block, Overflow::DropOldest, Overflow::DropNewest] {
+            for capacity in 1..=5 {
+                let capacity_u32 = u32::try_from(capacity).expect("small");
+                for held in 0..=capacity_u32 {
+                    for done in 0..=held {
+                        for offered in 1..=2 * capacity_u32 + 1 {
+                            let case = (overflow, capacity, held, done, offered);
+                            let batch_queue = filled(capacity, overflow, held, done);
+                            let mut batch: VecDeque<u32> = (100..100 + offered).collect();
+                            let outcome =
+                                batch_queue.shared.offer_all(&mut batch, &mut None, waker);
+
+                            let one_by_one = filled(capacity, overflow, held, done);
+                            let mut left = VecDeque::new();
+                            for item in 100..100 + offered {
+                                if !left.is_empty() {
+                                    left.push_back(item);
+                                } else if let Err(TryPutError::Full(item)) =
+                                    one_by_one.try_put(item)
+                                {
+                                    left.push_back(item);
+                                }
+                            }
+                            assert_eq!(books(&batch_queue), books(&one_by_one), "{case:?}");
+                            assert_eq!(batch, left, "{case:?}");
+                            let room = capacity - batch_queue.len();
+                            match outcome {
+                                Poll::Ready(Ok(reported)) => {
+                                    assert!(left.is_empty(), "{case:?}");
+                                    assert_eq!(reported, room, "{case:?}");
+                                }
+                                Poll::Pending => assert!(!left.is_empty(), "{case:?}"),
+                                Poll::Ready(Err(err)) => panic!("{case:?}: {err}"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

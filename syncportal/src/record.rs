@@ -7,6 +7,12 @@
 //! (skipped errors, an item lost mid-put when the consumer stopped). The summary adds those up,
 //! so its counts balance at every instant, and tests check its `emitted` against what the
 //! source really produced.
+//!
+//! Both sides move items in batches. The producer puts what a ready source has, up to [`BATCH`]
+//! items, under one lock. The consumer takes up to [`read_ahead`] items under one lock and
+//! hands them out one per call without it; the queue counts them as buffered, and as filling
+//! the buffer, until they are handed out (see [`ReadAhead`]). A blocking read that finds an
+//! item ready skips the guard's parker; it still refuses a call from async code first.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -17,12 +23,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_core::Stream;
 
+use crate::queue::{self, ReadAhead};
 use crate::{ConfigError, Error, Overflow, Portal, Queue, Task, guard};
 
 /// What a recording does with an error from a source of `Result<T, E>`.
@@ -386,7 +393,8 @@ pub struct Summary {
     /// Items thrown away because the consumer stopped early: those still buffered then, and
     /// one the producer was putting.
     pub discarded: u64,
-    /// Items buffered now, waiting for the consumer.
+    /// Items buffered now, waiting for the consumer, including those it has taken from the
+    /// buffer in one go and not handed out yet.
     pub buffered: u64,
     /// The most items buffered at once.
     pub high_water: u64,
@@ -592,10 +600,22 @@ impl fmt::Debug for LiveSummary {
 /// - Closing or dropping the recording stops it: the producer is cancelled at its next await,
 ///   the source is dropped on the runtime, and what was buffered is discarded and counted.
 /// - A panic in the source reaches the consumer after the items buffered before it.
+/// - The consumer takes items from the buffer in batches, up to an eighth of the capacity at a
+///   time (at most 64). They count as buffered, and keep their room, until handed out, so the
+///   buffer never holds more than its capacity and [`Overflow::Block`] and
+///   [`Overflow::DropNewest`] deliver what they would one by one. [`Overflow::DropOldest`]
+///   cannot evict them: with a capacity of 16 or more, a consumer that falls behind may see up
+///   to 8 items it had taken before the gap (at most one per 8 of capacity). Switching between
+///   [`into_sync`](Self::into_sync) and [`SyncRecording::into_async`] keeps them.
+/// - Under the drop policies a source that is always ready is still read as fast as it gives
+///   items, but while the buffer is full the producer yields to its runtime after every batch
+///   (rather than every few), so the consumer and other tasks get their turn.
 pub struct Recording<T> {
     shared: Arc<Shared<T>>,
     producer: Option<Task<()>>,
     waiter: Option<u64>,
+    /// Items taken from the buffer under one lock and not yet handed out; still buffered.
+    ahead: ReadAhead<T>,
     done: bool,
 }
 
@@ -652,7 +672,7 @@ impl<T> Recording<T> {
         if let Some(producer) = self.producer.take() {
             producer.cancel();
         }
-        self.shared.queue.close_now();
+        self.shared.queue.close_now_ahead(&mut self.ahead);
         self.shared.queue.abandon_get(&mut self.waiter);
         self.done = true;
     }
@@ -667,11 +687,16 @@ impl<T> Recording<T> {
         SyncRecording { inner: self }
     }
 
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// Polls for the next item; without a waker it only looks, and waits for nothing.
+    fn poll_item(&mut self, waker: Option<&Waker>) -> Poll<Option<T>> {
         if self.done {
             return Poll::Ready(None);
         }
-        match self.shared.queue.poll_get(&mut self.waiter, cx) {
+        match self
+            .shared
+            .queue
+            .poll_get_ahead(&mut self.ahead, &mut self.waiter, waker)
+        {
             Poll::Ready(Ok(item)) => Poll::Ready(Some(item)),
             Poll::Ready(Err(_closed)) => {
                 self.done = true;
@@ -691,11 +716,14 @@ impl<T> Recording<T> {
     }
 }
 
+// Items are never pinned: they only move in and out of the read-ahead through `&mut self`.
+impl<T> Unpin for Recording<T> {}
+
 impl<T> Stream for Recording<T> {
     type Item = T;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.get_mut().poll_item(cx)
+        self.get_mut().poll_item(Some(cx.waker()))
     }
 }
 
@@ -836,8 +864,14 @@ impl<T> SyncRecording<T> {
     }
 
     fn pull(&mut self, deadline: Option<Instant>) -> Option<Result<T, Error>> {
+        if queue::outside_any_runtime() {
+            // Needs no wait, so no parker: an item, or the end, decides.
+            if let Poll::Ready(item) = self.inner.poll_item(None) {
+                return item.map(Ok);
+            }
+        }
         let inner = &mut self.inner;
-        match guard::wait_until(poll_fn(|cx| inner.poll_item(cx)), deadline) {
+        match guard::wait_until(poll_fn(|cx| inner.poll_item(Some(cx.waker()))), deadline) {
             Ok(item) => item.map(Ok),
             Err(err) => Some(Err(err)),
         }
@@ -1128,6 +1162,7 @@ impl Portal {
             shared,
             producer: Some(task),
             waiter: None,
+            ahead: ReadAhead::new(read_ahead(capacity, options.overflow)),
             done: false,
         })
     }
@@ -1135,6 +1170,22 @@ impl Portal {
 
 /// Most items the producer takes from a ready source before it puts them, under one lock.
 const BATCH: usize = 64;
+
+/// How many buffered items the consumer takes under one lock, to hand out without it. They
+/// still count as buffered, and as taking room, until handed out. An eighth of the capacity,
+/// so the producer, woken at half under [`Overflow::Block`], is never kept waiting by items
+/// the consumer holds: up to [`BATCH`], and up to [`DROP_OLDEST_READ_AHEAD`] under
+/// [`Overflow::DropOldest`], which cannot evict them.
+fn read_ahead(capacity: usize, overflow: Overflow) -> usize {
+    let limit = match overflow {
+        Overflow::DropOldest => DROP_OLDEST_READ_AHEAD,
+        _ => BATCH,
+    };
+    (capacity / 8).clamp(1, limit)
+}
+
+/// Most items the consumer of an [`Overflow::DropOldest`] recording takes ahead.
+const DROP_OLDEST_READ_AHEAD: usize = 8;
 
 /// The grid period for `rate_hz`, refused when it is not a usable rate.
 fn period(rate_hz: f64) -> Result<Duration, ConfigError> {
@@ -1193,8 +1244,14 @@ impl<T> Producer<T> {
             if ended {
                 break;
             }
-            // A source that is always ready must not keep its worker from other tasks.
-            tokio::task::coop::consume_budget().await;
+            if self.overflow != Overflow::Block && self.room == 0 {
+                // Full under a drop policy: what comes next only replaces what is buffered.
+                // Let the consumer take the lock, and other tasks the worker, before going on.
+                tokio::task::yield_now().await;
+            } else {
+                // A source that is always ready must not keep its worker from other tasks.
+                tokio::task::coop::consume_budget().await;
+            }
         }
         self.shared.finish(End::SourceEnded);
     }

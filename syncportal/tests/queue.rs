@@ -738,6 +738,105 @@ fn drop_newest_keeps_the_first_capacity_items_and_counts_the_rest() {
 }
 
 #[test]
+fn drop_newest_discards_at_once_while_full_and_refuses_once_closed() {
+    watchdog(WATCH, || {
+        let queue = Queue::with_overflow(1, Overflow::DropNewest).expect("queue");
+        let drops = DropCount::default();
+        queue
+            .try_put((0, drops.guard()))
+            .map_err(|_| "put")
+            .expect("room");
+        // Full: every kind of put discards its item at once, counted, and none waits.
+        put_ten_every_way(&queue, &drops);
+        assert_eq!(
+            drops.get(),
+            10,
+            "the discarded items were dropped, not leaked"
+        );
+        let stats = stats_add_up(&queue);
+        assert_eq!(
+            (stats.put, stats.dropped, stats.len, stats.high_water),
+            (11, 10, 1, 1)
+        );
+        // A take makes room, and the next put goes in again.
+        assert_eq!(queue.try_get().map(|(id, _)| id), Ok(0));
+        queue
+            .try_put((20, drops.guard()))
+            .map_err(|_| "put")
+            .expect("room");
+        queue
+            .try_put((21, drops.guard()))
+            .map_err(|_| "put")
+            .expect("discarded, not refused");
+        // Closed while full: a put is refused with its item handed back, not discarded.
+        assert_closed_refuses_puts(&queue, &drops);
+        assert_eq!(drain_ids(&queue), [20]);
+        let stats = stats_add_up(&queue);
+        assert_eq!((stats.put, stats.taken, stats.dropped), (13, 2, 11));
+
+        // The same once `close_now` emptied a full queue.
+        let queue = Queue::with_overflow(2, Overflow::DropNewest).expect("queue");
+        for n in 0..3 {
+            queue.try_put(n).expect("stored or discarded");
+        }
+        assert_eq!(queue.close_now(), 2);
+        assert_eq!(queue.try_put(3), Err(TryPutError::Closed(3)));
+        let stats = stats_add_up(&queue);
+        assert_eq!((stats.put, stats.dropped, stats.discarded), (3, 1, 2));
+    });
+}
+
+#[test]
+fn drop_newest_counters_add_up_in_every_snapshot_while_puts_race_gets() {
+    const PUTTERS: usize = 3;
+    const PER_PUTTER: u64 = 20_000;
+    watchdog(WATCH, || {
+        let queue = Queue::with_overflow(4, Overflow::DropNewest).expect("queue");
+        let done = Arc::new(AtomicUsize::new(0));
+        let putters: Vec<_> = (0..PUTTERS as u64)
+            .map(|p| {
+                let (queue, done) = (queue.clone(), Arc::clone(&done));
+                thread::spawn(move || {
+                    for n in 0..PER_PUTTER {
+                        queue.try_put(p * PER_PUTTER + n).expect("never refused");
+                    }
+                    done.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        let observer = {
+            let (queue, done) = (queue.clone(), Arc::clone(&done));
+            thread::spawn(move || {
+                let mut last = QueueStats::default();
+                while done.load(SeqCst) < PUTTERS {
+                    let stats = stats_add_up(&queue);
+                    assert!(stats.len <= 4, "{stats:?}");
+                    assert!(stats.put >= last.put && stats.dropped >= last.dropped);
+                    last = stats;
+                }
+            })
+        };
+        // Each putter's items arrive in its own order, with gaps where they were discarded.
+        let mut last_seen = [None; PUTTERS];
+        let mut taken = 0;
+        while done.load(SeqCst) < PUTTERS || !queue.is_empty() {
+            if let Ok(n) = queue.try_get() {
+                let p = usize::try_from(n / PER_PUTTER).expect("small");
+                assert!(last_seen[p] < Some(n), "{n} after {:?}", last_seen[p]);
+                last_seen[p] = Some(n);
+                taken += 1;
+            }
+        }
+        putters.into_iter().for_each(joined_thread);
+        joined_thread(observer);
+        let stats = stats_add_up(&queue);
+        assert_eq!(stats.put, PUTTERS as u64 * PER_PUTTER);
+        assert_eq!((stats.taken, stats.len), (taken, 0));
+        assert_eq!(stats.dropped, stats.put - taken);
+    });
+}
+
+#[test]
 fn drop_policies_wake_a_waiting_getter() {
     watchdog(WATCH, || {
         let rt = multi_thread_runtime(1);

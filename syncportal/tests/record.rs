@@ -176,6 +176,107 @@ fn block_with_a_stalled_consumer_holds_the_producer_then_delivers_everything_in_
     });
 }
 
+#[test]
+fn block_items_the_consumer_took_ahead_count_as_buffered_and_keep_taking_room() {
+    const CAPACITY: usize = 64;
+    watchdog(30, || {
+        let portal = portal(2);
+        let (source, probe) = numbers(1000, Then::End);
+        let mut recording = portal
+            .record(source, options(CAPACITY, Overflow::Block))
+            .expect("record")
+            .into_sync();
+        let live = recording.live_summary();
+        spin_until(PROMPT, "the producer waits for room", || {
+            probe.produced() == CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
+        });
+        // The first read takes several items from the buffer under one lock; those not handed
+        // out yet still count as buffered, and still fill the buffer: the producer, woken only
+        // once half of it is free, goes on waiting. (Its one item may still go into the slot
+        // the read made, if it had not offered it yet; nothing more.)
+        assert_eq!(recording.next(), Some(Ok(0)));
+        let holding = live.get();
+        assert!(holding.balances(), "{holding:#?}");
+        assert_eq!(holding.delivered, 1, "{holding:#?}");
+        assert_eq!(holding.high_water, CAPACITY as u64, "{holding:#?}");
+        assert!(
+            holding.buffered >= CAPACITY as u64 - 1 && holding.buffered <= CAPACITY as u64,
+            "{holding:#?}"
+        );
+        assert!(holding.emitted <= CAPACITY as u64 + 1, "{holding:#?}");
+
+        // A read from async code is refused even with items in hand, and takes none of them:
+        // in a runtime's `block_on`, and in a portal call from this plain thread.
+        let refused = current_thread_runtime().block_on(async { recording.next() });
+        assert_eq!(refused, Some(Err(Error::InAsyncContext)));
+        let refused = portal.call(async { recording.next() });
+        assert_eq!(refused, Ok(Some(Err(Error::InAsyncContext))));
+        let after = live.get();
+        assert_eq!(after.delivered, holding.delivered, "{after:#?}");
+        assert!(after.buffered >= holding.buffered, "{after:#?}");
+
+        assert_eq!(drain_n(&mut recording, 6), [1, 2, 3, 4, 5, 6]);
+        let read = live.get();
+        assert!(read.balances(), "{read:#?}");
+        assert_eq!(read.delivered, 7, "{read:#?}");
+        assert!(read.buffered >= CAPACITY as u64 - 7, "{read:#?}");
+        assert!(read.buffered <= CAPACITY as u64 - 6, "{read:#?}");
+
+        // Closing discards them with the rest, counted.
+        recording.close();
+        let summary = settle(&live, &probe.counter(), PROMPT);
+        check_ended(&summary, probe.produced(), End::Stopped);
+        assert_eq!((summary.delivered, summary.buffered), (7, 0));
+        assert_eq!(summary.discarded, summary.emitted - 7, "{summary:#?}");
+    });
+}
+
+#[test]
+fn block_reads_ahead_in_order_through_async_and_sync_reads_and_timeouts() {
+    const COUNT: u64 = 5000;
+    watchdog(60, || {
+        let portal = portal(2);
+        let (source, probe) = numbers(COUNT, Then::End);
+        let mut recording = portal
+            .record(source, options(256, Overflow::Block))
+            .expect("record");
+        let runtime = current_thread_runtime();
+        let mut expected = 0;
+        while expected < COUNT {
+            // Alternate between the async stream and the blocking iterator, so each side
+            // starts with items the other took ahead.
+            let chunk = runtime.block_on(async {
+                let mut chunk = Vec::new();
+                for _ in 0..37 {
+                    match next_item(&mut recording).await {
+                        Some(n) => chunk.push(n),
+                        None => break,
+                    }
+                }
+                chunk
+            });
+            let mut sync = recording.into_sync();
+            let mut items = chunk;
+            for _ in 0..41 {
+                match sync.next_timeout(Duration::from_secs(PROMPT)) {
+                    Some(item) => items.push(item.expect("read")),
+                    None => break,
+                }
+            }
+            for n in items {
+                assert_eq!(n, expected);
+                expected += 1;
+            }
+            recording = sync.into_async();
+        }
+        let mut sync = recording.into_sync();
+        assert_eq!(sync.next(), None);
+        let summary = sync.summary();
+        check_ended(&summary, probe.produced(), End::SourceEnded);
+        assert_eq!((summary.delivered, summary.buffered), (COUNT, 0));
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Drop policies under a stalled consumer
 
@@ -267,6 +368,99 @@ fn drop_newest_takes_new_items_only_once_the_consumer_made_room() {
     assert_eq!(first, [0, 1, 2]);
     assert_eq!(rest, [3, 4, 5, 6, 7, 12, 13, 14]);
     assert_eq!(summary.dropped, 6);
+}
+
+/// An always-ready source into a full `DropNewest` buffer of `capacity` that the consumer
+/// stalls on, then reads from.
+fn drop_newest_stalled_then_read(capacity: usize) {
+    let cap = capacity as u64;
+    let portal = portal(2);
+    let (source, probe) = endless();
+    let mut recording = portal
+        .record(source, options(capacity, Overflow::DropNewest))
+        .expect("record")
+        .into_sync();
+    let live = recording.live_summary();
+    // A stalled consumer: the always-ready source is read on and discarded, counted.
+    spin_until(PROMPT, "many items were discarded", || {
+        let summary = live.get();
+        assert!(summary.balances(), "{summary:#?}");
+        assert!(summary.buffered <= cap, "{summary:#?}");
+        summary.dropped > 100_000
+    });
+    let stalled = live.get();
+    assert_eq!(stalled.delivered, 0);
+    assert_eq!(stalled.dropped, stalled.emitted - cap, "{stalled:#?}");
+    // Three read: the consumer may hold more it took ahead, but only three made room, and the
+    // room is seen at once and taken by new items.
+    assert_eq!(drain_n(&mut recording, 3), [0, 1, 2]);
+    spin_until(PROMPT, "the buffer is full again", || {
+        let summary = live.get();
+        assert!(summary.balances(), "{summary:#?}");
+        summary.buffered == cap
+    });
+    let resumed = drain_n(&mut recording, capacity);
+    assert_eq!(resumed[..capacity - 3], (3..cap).collect::<Vec<u64>>());
+    assert!(
+        resumed[capacity - 3] >= stalled.emitted,
+        "{resumed:?} after {stalled:#?}"
+    );
+    assert!(resumed[capacity - 3..].is_sorted(), "{resumed:?}");
+    recording.close();
+    let summary = settle(&live, &probe.counter(), PROMPT);
+    check_ended(&summary, probe.produced(), End::Stopped);
+    assert_eq!(summary.delivered, 3 + cap);
+}
+
+#[test]
+fn drop_newest_with_a_full_buffer_discards_at_once_and_resumes_once_the_consumer_made_room() {
+    // One item per lock, and several taken ahead per lock.
+    watchdog(60, || drop_newest_stalled_then_read(8));
+    watchdog(60, || drop_newest_stalled_then_read(64));
+}
+
+#[test]
+fn drop_oldest_cannot_evict_the_few_items_the_consumer_took_ahead() {
+    const CAPACITY: usize = 64;
+    const AHEAD: usize = 8;
+    watchdog(60, || {
+        let portal = portal(2);
+        let (source, probe) = endless();
+        let mut recording = portal
+            .record(source, options(CAPACITY, Overflow::DropOldest))
+            .expect("record")
+            .into_sync();
+        let live = recording.live_summary();
+        spin_until(PROMPT, "many items were evicted", || {
+            live.get().dropped > 100_000
+        });
+        // The first read takes eight items ahead; the producer goes on evicting the oldest
+        // still queued, never those.
+        let first = drain_n(&mut recording, 1)[0];
+        let held = live.get();
+        assert!(held.balances(), "{held:#?}");
+        // The slot the read made may already hold a new item.
+        assert!(held.buffered >= CAPACITY as u64 - 1, "{held:#?}");
+        spin_until(PROMPT, "many more items were evicted", || {
+            let summary = live.get();
+            assert!(summary.balances(), "{summary:#?}");
+            assert!(summary.buffered <= CAPACITY as u64, "{summary:#?}");
+            summary.dropped > held.dropped + 100_000
+        });
+        let kept = drain_n(&mut recording, AHEAD - 1);
+        assert_eq!(
+            kept,
+            (first + 1..first + AHEAD as u64).collect::<Vec<u64>>()
+        );
+        // After them, the most recent items, in order.
+        let recent = drain_n(&mut recording, CAPACITY);
+        assert!(recent[0] > first + 100_000, "{recent:?} after {first}");
+        assert!(recent.is_sorted(), "{recent:?}");
+        recording.close();
+        let summary = settle(&live, &probe.counter(), PROMPT);
+        check_ended(&summary, probe.produced(), End::Stopped);
+        assert_eq!(summary.delivered, (AHEAD + CAPACITY) as u64);
+    });
 }
 
 #[test]
