@@ -181,6 +181,15 @@ pub fn may_block() -> bool {
     IN_CALL.get()
 }
 
+/// Whether the guard lets a blocking call through on this thread at once, without probing:
+/// the thread is outside any tokio runtime context (no runtime drives it, it is inside no
+/// `block_on`) and outside any of the guard's own blocking calls. A blocking call that can
+/// finish without waiting checks only this, then skips the parker and the `Context` the guard
+/// would set up; everywhere else it goes through the guard, which decides as before.
+pub(crate) fn lets_through_at_once() -> bool {
+    !IN_CALL.get() && Handle::try_current().is_err()
+}
+
 /// [`block_on_until`] without a deadline.
 pub(crate) fn block_on<F: Future>(handle: &Handle, fut: F) -> Result<F::Output, Error> {
     block_on_until(handle, fut, None)

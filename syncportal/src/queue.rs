@@ -566,7 +566,7 @@ impl<T> Queue<T> {
     }
 
     fn put_waiting(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>> {
-        let item = if outside_any_runtime() {
+        let item = if guard::lets_through_at_once() {
             // Needs no wait, so no parker: only the room, or the end, decides.
             match self.shared.offer(item, None) {
                 Offer::Done => return Ok(()),
@@ -636,7 +636,7 @@ impl<T> Queue<T> {
     }
 
     fn get_waiting(&self, deadline: Option<Instant>) -> Result<T, Error> {
-        if outside_any_runtime() {
+        if guard::lets_through_at_once() {
             // Needs no wait, so no parker: an item, or the end, decides.
             if let Poll::Ready(outcome) = self.shared.take(&mut None, None) {
                 return outcome;
@@ -1031,15 +1031,6 @@ impl<T> Queue<T> {
         woken.into_iter().for_each(Waker::wake);
         Ok(())
     }
-}
-
-/// Whether the guard lets a blocking call through on this thread at once, without probing:
-/// the thread is outside any tokio runtime context (no runtime drives it, it is inside no
-/// `block_on`) and outside any of the guard's own blocking calls. A blocking call that can
-/// finish without waiting checks only this, then skips the parker and the `Context` the guard
-/// would set up; everywhere else it goes through the guard, which decides as before.
-pub(crate) fn outside_any_runtime() -> bool {
-    !guard::may_block() && tokio::runtime::Handle::try_current().is_err()
 }
 
 /// Items a queue's only reader took ahead under one lock, to hand out one per call without it

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_core::Stream;
 
-use crate::queue::{self, ReadAhead};
+use crate::queue::ReadAhead;
 use crate::{ConfigError, Error, Overflow, Portal, Queue, Task, guard};
 
 /// What a recording does with an error from a source of `Result<T, E>`.
@@ -864,7 +864,7 @@ impl<T> SyncRecording<T> {
     }
 
     fn pull(&mut self, deadline: Option<Instant>) -> Option<Result<T, Error>> {
-        if queue::outside_any_runtime() {
+        if guard::lets_through_at_once() {
             // Needs no wait, so no parker: an item, or the end, decides.
             if let Poll::Ready(item) = self.inner.poll_item(None) {
                 return item.map(Ok);
