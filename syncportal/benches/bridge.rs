@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{config, multi_thread_runtime};
+use common::{config, in_turns, multi_thread_runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use syncportal::{Actor, BlockingPool, Portal};
 use tokio::runtime::Runtime;
@@ -186,28 +186,6 @@ async fn yields_100() -> u64 {
 /// Runs of a workload made by one portal before the other takes its turn.
 const ROUND: u64 = 32;
 
-/// The time `iters` runs of `measured` take, made `ROUND` at a time in turn with as many
-/// (untimed) runs of `other`. The detector's cost is a few percent, less than the drift of
-/// conditions on this machine over a few seconds; interleaved, both portals meet the same
-/// conditions.
-fn interleaved(iters: u64, mut measured: impl FnMut(), mut other: impl FnMut()) -> Duration {
-    let mut timed = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(ROUND);
-        let start = Instant::now();
-        for _ in 0..n {
-            measured();
-        }
-        timed += start.elapsed();
-        for _ in 0..n {
-            other();
-        }
-        left -= n;
-    }
-    timed
-}
-
 fn bench_slow_poll(c: &mut Criterion) {
     let watched = portal(Some(Duration::from_millis(100)), "bench-watched");
     let unwatched = portal(None, "bench-unwatched");
@@ -235,7 +213,10 @@ fn bench_slow_poll(c: &mut Criterion) {
     for (workload, run) in workloads {
         for (name, portal, other) in [("on", &watched, &unwatched), ("off", &unwatched, &watched)] {
             group.bench_function(format!("{workload}_{name}"), |b| {
-                b.iter_custom(|iters| interleaved(iters, || run(portal), || run(other)));
+                // The detector's cost is a few percent, less than the drift of conditions over
+                // a few seconds: both portals take turns.
+                let (measured, other) = (|| run(portal), || run(other));
+                b.iter_custom(|iters| in_turns(iters, ROUND, 0, &[&measured, &other]));
             });
         }
     }

@@ -17,12 +17,21 @@
 //!   `mpsc` with `send().await` and the consumer's `blocking_recv`. `syncportal_queue` is not an
 //!   anchor but a reference: a plain [`Queue`] with `put().await` and `get_blocking`, one item
 //!   per lock on both sides, where a recording's producer puts a ready source's items in batches.
-//! - `overflow_full`: one recording of an endless source, with a consumer that does
-//!   `WORK_ROUNDS` rounds of busy work per item, slower than the producer, so the buffer stays
-//!   full. One iteration is one delivered item, so criterion's time is the cost per delivered
-//!   item under each [`Overflow`] policy; `work_only` is the consumer's work with no queue.
-//!   After each policy the bench prints how many items the source emitted and the recording
-//!   dropped while it was measured, and the average buffer fill the consumer saw.
+//! - `overflow_full`: what one item costs under each [`Overflow`] policy once the buffer is
+//!   full, one recording of an endless always-ready source per bench, kept running across
+//!   samples. `block`: the consumer reads as fast as it can, and one iteration is one item
+//!   delivered, so criterion's time is `Block`'s cost per delivered item. `drop_oldest` and
+//!   `drop_newest`: the consumer never reads, so the buffer stays full and every item the
+//!   source gives is dropped or evicts one; one iteration is one item the producer took from
+//!   the source and handled under the policy, timed by watching
+//!   [`Summary::emitted`](syncportal::Summary::emitted) grow.
+//! - `overflow_slow_consumer`: one recording of an endless source per policy, with a consumer
+//!   that does `WORK_ROUNDS` rounds of busy work per item, slower than the producer, so the
+//!   buffer stays full. One iteration is one delivered item, so criterion's time is the cost
+//!   per delivered item, which includes the CPU time the producer spends on items it drops;
+//!   `work_only` is the consumer's work with no queue. After each policy the bench prints how
+//!   many items the source emitted and the recording dropped while it was measured, and the
+//!   average buffer fill the consumer saw.
 //! - `queue_ping_pong`: one round trip between a plain thread and an async task through two
 //!   queues of capacity 1: the thread puts with `put_blocking` and waits with `get_blocking`,
 //!   the task answers with `get().await` and `put().await`. Anchor: two async-channel
@@ -40,7 +49,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{config, multi_thread_runtime, portal};
+use common::{config, in_turns, multi_thread_runtime, portal};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_core::Stream;
 use syncportal::{Overflow, Portal, Queue, RecordOptions, SyncRecording};
@@ -50,7 +59,7 @@ use tokio::runtime::Runtime;
 const ITEMS: u64 = 100_000;
 /// Buffer capacity of every channel and recording in `record_block` and `overflow_full`.
 const CAPACITY: usize = 1024;
-/// Busy-work rounds per item for the slow consumer of `overflow_full`.
+/// Busy-work rounds per item for the slow consumer of `overflow_slow_consumer`.
 const WORK_ROUNDS: u32 = 64;
 
 /// A stream of `next..end`, always ready.
@@ -78,17 +87,11 @@ impl Stream for Counter {
     }
 }
 
-/// Sums `runs` timings of `run`, which returns the time it measured.
-fn total(runs: u64, mut run: impl FnMut() -> Duration) -> Duration {
-    (0..runs).map(|_| run()).sum()
-}
-
-/// One `record_block` run of an anchor on `runtime`; returns the time it took.
-type AnchorRun = fn(&Runtime) -> Duration;
+/// One `record_block` run of an anchor on `runtime`.
+type AnchorRun = fn(&Runtime);
 
 /// One `record_block` run through a recording.
-fn record_run(portal: &Portal) -> Duration {
-    let began = Instant::now();
+fn record_run(portal: &Portal) {
     let options = RecordOptions::new()
         .capacity(CAPACITY)
         .overflow(Overflow::Block);
@@ -101,12 +104,10 @@ fn record_run(portal: &Portal) -> Duration {
         assert_eq!(item, expected);
     }
     assert!(recording.next().is_none(), "the recording ends");
-    began.elapsed()
 }
 
 /// One `record_block` run through a plain [`Queue`].
-fn queue_run(runtime: &Runtime) -> Duration {
-    let began = Instant::now();
+fn queue_run(runtime: &Runtime) {
     let queue = Queue::new(CAPACITY).expect("capacity is not zero");
     let producer = queue.clone();
     runtime.spawn(async move {
@@ -119,12 +120,10 @@ fn queue_run(runtime: &Runtime) -> Duration {
         assert_eq!(queue.get_blocking().expect("an item"), expected);
     }
     assert!(queue.get_blocking().is_err(), "the queue ends");
-    began.elapsed()
 }
 
 /// One `record_block` run through crossbeam-channel.
-fn crossbeam_run(runtime: &Runtime) -> Duration {
-    let began = Instant::now();
+fn crossbeam_run(runtime: &Runtime) {
     let (tx, rx) = crossbeam_channel::bounded(CAPACITY);
     runtime.spawn(async move {
         for item in 0..ITEMS {
@@ -136,12 +135,10 @@ fn crossbeam_run(runtime: &Runtime) -> Duration {
         assert_eq!(rx.recv().expect("an item"), expected);
     }
     assert!(rx.recv().is_err(), "the channel ends");
-    began.elapsed()
 }
 
 /// One `record_block` run through flume.
-fn flume_run(runtime: &Runtime) -> Duration {
-    let began = Instant::now();
+fn flume_run(runtime: &Runtime) {
     let (tx, rx) = flume::bounded(CAPACITY);
     runtime.spawn(async move {
         for item in 0..ITEMS {
@@ -152,12 +149,10 @@ fn flume_run(runtime: &Runtime) -> Duration {
         assert_eq!(rx.recv().expect("an item"), expected);
     }
     assert!(rx.recv().is_err(), "the channel ends");
-    began.elapsed()
 }
 
 /// One `record_block` run through tokio's mpsc.
-fn tokio_mpsc_run(runtime: &Runtime) -> Duration {
-    let began = Instant::now();
+fn tokio_mpsc_run(runtime: &Runtime) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(CAPACITY);
     runtime.spawn(async move {
         for item in 0..ITEMS {
@@ -168,7 +163,6 @@ fn tokio_mpsc_run(runtime: &Runtime) -> Duration {
         assert_eq!(rx.blocking_recv().expect("an item"), expected);
     }
     assert!(rx.blocking_recv().is_none(), "the channel ends");
-    began.elapsed()
 }
 
 fn bench_record_block(c: &mut Criterion) {
@@ -179,11 +173,6 @@ fn bench_record_block(c: &mut Criterion) {
 
     for workers in [1, 2] {
         let portal = portal(workers);
-        group.bench_function(format!("syncportal_w{workers}"), |b| {
-            b.iter_custom(|runs| total(runs, || record_run(&portal)));
-        });
-    }
-    for workers in [1, 2] {
         let runtime = multi_thread_runtime(workers);
         let anchors: [(&str, AnchorRun); 4] = [
             ("syncportal_queue", queue_run),
@@ -191,9 +180,18 @@ fn bench_record_block(c: &mut Criterion) {
             ("flume", flume_run),
             ("tokio_mpsc", tokio_mpsc_run),
         ];
-        for (name, run) in anchors {
+        let recording = || record_run(&portal);
+        let anchor_runs = anchors.map(|(_, run)| {
+            let runtime = &runtime;
+            move || run(runtime)
+        });
+        let mut workloads: Vec<&dyn Fn()> = vec![&recording];
+        workloads.extend(anchor_runs.iter().map(|run| run as &dyn Fn()));
+        let names = std::iter::once("syncportal").chain(anchors.map(|(name, _)| name));
+        for (measured, name) in names.enumerate() {
             group.bench_function(format!("{name}_w{workers}"), |b| {
-                b.iter_custom(|runs| total(runs, || run(&runtime)));
+                // Runs of every variant take turns, one each, while any one is measured.
+                b.iter_custom(|runs| in_turns(runs, 1, measured, &workloads));
             });
         }
     }
@@ -209,7 +207,7 @@ fn work(item: u64) -> u64 {
     x
 }
 
-/// What one `overflow_full` bench saw while it was measured.
+/// What one `overflow_slow_consumer` bench saw while it was measured.
 #[derive(Default)]
 struct Seen {
     delivered: u64,
@@ -234,7 +232,7 @@ impl Seen {
             self.fill_sum as f64 / self.fill_samples.max(1) as f64,
         );
         eprintln!(
-            "overflow_full/{name}: delivered {}, emitted {} ({per_delivered:.2} per delivered), \
+            "overflow_slow_consumer/{name}: delivered {}, emitted {} ({per_delivered:.2} per delivered), \
              dropped {}, mean buffer fill at sample start {fill:.0}/{CAPACITY}",
             self.delivered, self.emitted, self.dropped,
         );
@@ -260,8 +258,81 @@ fn read_slowly(recording: &mut SyncRecording<u64>, items: u64, seen: &mut Seen) 
     took
 }
 
+/// How often `overflow_full` looks at a stalled recording's count of emitted items.
+const WATCH_EVERY: Duration = Duration::from_micros(200);
+
+/// Starts a recording of an endless source under `overflow` and waits until its buffer is
+/// full.
+fn full_recording(portal: &Portal, overflow: Overflow) -> SyncRecording<u64> {
+    let options = RecordOptions::new().capacity(CAPACITY).overflow(overflow);
+    let recording = portal
+        .record(Counter::up_to(u64::MAX), options)
+        .expect("recording starts")
+        .into_sync();
+    while recording.summary().buffered < CAPACITY as u64 {
+        thread::sleep(Duration::from_micros(100));
+    }
+    recording
+}
+
+/// Reads `items` items as fast as it can and returns the time it took.
+fn read_fast(recording: &mut SyncRecording<u64>, items: u64) -> Duration {
+    let began = Instant::now();
+    for _ in 0..items {
+        black_box(recording.next().expect("an item").expect("no error"));
+    }
+    began.elapsed()
+}
+
+/// The time a recording nobody reads takes to handle `items` items from its source: watches
+/// its count of emitted items until it has grown by at least `items`, and scales the time
+/// to exactly `items`.
+fn watch_emitted(recording: &SyncRecording<u64>, items: u64) -> Duration {
+    let live = recording.live_summary();
+    let before = live.get().emitted;
+    let began = Instant::now();
+    loop {
+        thread::sleep(WATCH_EVERY);
+        let handled = live.get().emitted - before;
+        if handled >= items {
+            // Counts far below 2^52: exact in f64.
+            #[allow(clippy::cast_precision_loss, reason = "counts well below 2^52")]
+            let share = items as f64 / handled as f64;
+            return began.elapsed().mul_f64(share);
+        }
+    }
+}
+
 fn bench_overflow_full(c: &mut Criterion) {
     let mut group = c.benchmark_group("overflow_full");
+    group.throughput(Throughput::Elements(1));
+
+    for workers in [1, 2] {
+        let portal = portal(workers);
+        let mut block = full_recording(&portal, Overflow::Block);
+        group.bench_function(format!("block_w{workers}"), |b| {
+            b.iter_custom(|items| read_fast(&mut block, items));
+        });
+        block.close();
+        for (label, overflow) in [
+            ("drop_oldest", Overflow::DropOldest),
+            ("drop_newest", Overflow::DropNewest),
+        ] {
+            let mut stalled = full_recording(&portal, overflow);
+            group.bench_function(format!("{label}_w{workers}"), |b| {
+                b.iter_custom(|items| watch_emitted(&stalled, items));
+            });
+            let summary = stalled.summary();
+            assert_eq!(summary.buffered, CAPACITY as u64, "the buffer stayed full");
+            assert_eq!(summary.delivered, 0, "nothing was read");
+            stalled.close();
+        }
+    }
+    group.finish();
+}
+
+fn bench_overflow_slow_consumer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("overflow_slow_consumer");
     group.throughput(Throughput::Elements(1));
 
     group.bench_function("work_only", |b| {
@@ -279,15 +350,8 @@ fn bench_overflow_full(c: &mut Criterion) {
             ("drop_newest", Overflow::DropNewest),
         ] {
             let name = format!("{label}_w{workers}");
-            let options = RecordOptions::new().capacity(CAPACITY).overflow(overflow);
-            let mut recording = portal
-                .record(Counter::up_to(u64::MAX), options)
-                .expect("recording starts")
-                .into_sync();
-            // Let the producer fill the buffer before the first sample.
-            while recording.summary().buffered < CAPACITY as u64 {
-                thread::sleep(Duration::from_micros(100));
-            }
+            // The producer fills the buffer before the first sample.
+            let mut recording = full_recording(&portal, overflow);
             let mut seen = Seen::default();
             group.bench_function(&name, |b| {
                 b.iter_custom(|items| read_slowly(&mut recording, items, &mut seen));
@@ -354,6 +418,6 @@ fn bench_queue_ping_pong(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_record_block, bench_overflow_full, bench_queue_ping_pong
+    targets = bench_record_block, bench_overflow_full, bench_overflow_slow_consumer, bench_queue_ping_pong
 }
 criterion_main!(benches);

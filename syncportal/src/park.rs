@@ -75,7 +75,7 @@ impl Signal {
 
 /// Whether this process may run on more than one CPU. With one, staying awake only delays the
 /// worker that would wake us, so we park at once.
-fn several_cpus() -> bool {
+pub(crate) fn several_cpus() -> bool {
     static SEVERAL: OnceLock<bool> = OnceLock::new();
     *SEVERAL.get_or_init(|| thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::{ConfigError, Error, guard};
+use crate::{ConfigError, Error, guard, park};
 
 /// What a bounded buffer does with a new item when it is full.
 ///
@@ -319,8 +319,9 @@ struct Shared<T> {
     capacity: usize,
     overflow: Overflow,
     /// A blocked putter is woken once the length drops to this. `capacity - 1` wakes it as soon
-    /// as there is room; recordings, whose only putter is their producer, wait for half the
-    /// buffer to drain so a producer ahead of its consumer wakes once per batch, not per item.
+    /// as there is room; recordings, whose only putter is their producer, wait for more of the
+    /// buffer to drain (see [`Queue::for_recording`]) so a producer ahead of its consumer wakes
+    /// once per batch, not per item.
     wake_putters_at: usize,
     /// How many items taken ahead into a [`ReadAhead`] its reader has handed out. Only that
     /// reader writes it; read under the lock it never exceeds [`State::ahead`], because an item
@@ -420,9 +421,17 @@ impl<T> Queue<T> {
         Self::build(capacity, overflow, capacity.saturating_sub(1))
     }
 
-    /// A queue for a recording's single producer, woken only once half the buffer is free.
+    /// A queue for a recording's single producer, woken only once half the buffer is free, so
+    /// it refills while the consumer reads the other half. On one CPU, where the two cannot
+    /// run at once, only once the buffer is empty: an earlier wake-up just costs a switch to
+    /// the producer and back per refill.
     pub(crate) fn for_recording(capacity: usize, overflow: Overflow) -> Result<Self, ConfigError> {
-        Self::build(capacity, overflow, capacity / 2)
+        let wake_at = if park::several_cpus() {
+            capacity / 2
+        } else {
+            0
+        };
+        Self::build(capacity, overflow, wake_at)
     }
 
     fn build(

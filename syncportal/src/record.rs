@@ -607,9 +607,12 @@ impl fmt::Debug for LiveSummary {
 ///   cannot evict them: with a capacity of 16 or more, a consumer that falls behind may see up
 ///   to 8 items it had taken before the gap (at most one per 8 of capacity). Switching between
 ///   [`into_sync`](Self::into_sync) and [`SyncRecording::into_async`] keeps them.
-/// - Under the drop policies a source that is always ready is still read as fast as it gives
-///   items, but while the buffer is full the producer yields to its runtime after every batch
-///   (rather than every few), so the consumer and other tasks get their turn.
+/// - Under the drop policies a source that is always ready is read as fast as it gives items,
+///   whether or not the consumer keeps up: that is the policy (the source is never held back).
+///   Such a producer keeps a worker busy, yielding it to other tasks through tokio's
+///   cooperative budget; on a single CPU it also takes CPU time from a consumer thread, which
+///   [`Overflow::Block`] would not. A source that waits between items does not have this
+///   cost.
 pub struct Recording<T> {
     shared: Arc<Shared<T>>,
     producer: Option<Task<()>>,
@@ -945,12 +948,7 @@ impl Portal {
         S: Stream + Send + 'static,
         S::Item: Send + 'static,
     {
-        self.start(
-            options,
-            None,
-            |producer| producer.read_stream(source),
-            |_| false,
-        )
+        self.start(options, None, |producer| producer.read_stream(source), None)
     }
 
     /// Records a source of `Result`s, applying the [`OnError`] policy of `options` to errors.
@@ -1000,7 +998,7 @@ impl Portal {
             options,
             None,
             |producer| producer.read_stream(source),
-            Result::is_err,
+            Some(Result::is_err),
         )
     }
 
@@ -1060,7 +1058,7 @@ impl Portal {
             options,
             Some(rate_hz),
             move |p| p.read_grid(poll, period),
-            |_| false,
+            None,
         )
     }
 
@@ -1107,7 +1105,7 @@ impl Portal {
             options,
             Some(rate_hz),
             move |p| p.read_grid(poll, period),
-            Result::is_err,
+            Some(Result::is_err),
         )
     }
 
@@ -1116,7 +1114,7 @@ impl Portal {
         options: RecordOptions,
         rate_hz: Option<f64>,
         run: Run,
-        is_error: fn(&T) -> bool,
+        is_error: Option<fn(&T) -> bool>,
     ) -> Result<Recording<T>, RecordError>
     where
         T: Send + 'static,
@@ -1173,8 +1171,8 @@ const BATCH: usize = 64;
 
 /// How many buffered items the consumer takes under one lock, to hand out without it. They
 /// still count as buffered, and as taking room, until handed out. An eighth of the capacity,
-/// so the producer, woken at half under [`Overflow::Block`], is never kept waiting by items
-/// the consumer holds: up to [`BATCH`], and up to [`DROP_OLDEST_READ_AHEAD`] under
+/// so a producer woken at half under [`Overflow::Block`] (see `Queue::for_recording`) finds
+/// most of that half free: up to [`BATCH`], and up to [`DROP_OLDEST_READ_AHEAD`] under
 /// [`Overflow::DropOldest`], which cannot evict them.
 fn read_ahead(capacity: usize, overflow: Overflow) -> usize {
     let limit = match overflow {
@@ -1205,7 +1203,9 @@ fn period(rate_hz: f64) -> Result<Duration, ConfigError> {
 struct Producer<T> {
     shared: Arc<Shared<T>>,
     errors: OnError,
-    is_error: fn(&T) -> bool,
+    /// Tells errors apart, for a source of `Result`s; `None` when nothing from the source is an
+    /// error, which spares a plain source a call per item.
+    is_error: Option<fn(&T) -> bool>,
     /// Items taken from the source and not yet put. If the producer is dropped with some, they
     /// are lost with it and must be counted.
     batch: VecDeque<T>,
@@ -1244,14 +1244,10 @@ impl<T> Producer<T> {
             if ended {
                 break;
             }
-            if self.overflow != Overflow::Block && self.room == 0 {
-                // Full under a drop policy: what comes next only replaces what is buffered.
-                // Let the consumer take the lock, and other tasks the worker, before going on.
-                tokio::task::yield_now().await;
-            } else {
-                // A source that is always ready must not keep its worker from other tasks.
-                tokio::task::coop::consume_budget().await;
-            }
+            // A source that is always ready must not keep its worker from other tasks. Under a
+            // drop policy with the buffer full this is the only pause: the source is never held
+            // back, so what it gives meanwhile is dropped at the policy's cost per item.
+            tokio::task::coop::consume_budget().await;
         }
         self.shared.finish(End::SourceEnded);
     }
@@ -1294,7 +1290,7 @@ impl<T> Producer<T> {
     /// Applies the error policy to one item from the source: counts and skips it, adds it to
     /// the batch, or hands it back when it must be raised.
     fn accept(&mut self, item: T) -> Option<T> {
-        if (self.is_error)(&item) {
+        if self.is_error.is_some_and(|is_error| is_error(&item)) {
             self.shared.errors.fetch_add(1, Ordering::Relaxed);
             match self.errors {
                 OnError::Skip => {

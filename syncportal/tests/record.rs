@@ -191,9 +191,9 @@ fn block_items_the_consumer_took_ahead_count_as_buffered_and_keep_taking_room() 
             probe.produced() == CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
         });
         // The first read takes several items from the buffer under one lock; those not handed
-        // out yet still count as buffered, and still fill the buffer: the producer, woken only
-        // once half of it is free, goes on waiting. (Its one item may still go into the slot
-        // the read made, if it had not offered it yet; nothing more.)
+        // out yet still count as buffered, and still fill the buffer: the producer, woken once
+        // half of it is free at the earliest, goes on waiting. (Its one item may still go into
+        // the slot the read made, if it had not offered it yet; nothing more.)
         assert_eq!(recording.next(), Some(Ok(0)));
         let holding = live.get();
         assert!(holding.balances(), "{holding:#?}");
@@ -469,6 +469,34 @@ fn drop_oldest_keeps_the_most_recent_items_in_order() {
     assert_eq!(first, [4, 5, 6]);
     assert_eq!(rest, [9, 10, 11, 12, 13, 14, 15, 16]);
     assert_eq!(summary.dropped, 6);
+}
+
+#[test]
+fn a_full_drop_policy_recording_of_an_always_ready_source_leaves_its_worker_to_other_tasks() {
+    watchdog(30, || {
+        for overflow in [Overflow::DropOldest, Overflow::DropNewest] {
+            // One worker: the producer, which never waits for room under a drop policy, shares
+            // it with every other task on the portal.
+            let portal = portal(1);
+            let (source, probe) = endless();
+            let mut recording = portal
+                .record(source, options(16, overflow))
+                .expect("record")
+                .into_sync();
+            let live = recording.live_summary();
+            spin_until(PROMPT, "the buffer fills and items are dropped", || {
+                live.get().dropped > 0
+            });
+            for round in 0..100 {
+                let task = portal.spawn(async move { round }).expect("spawn");
+                assert_eq!(task.wait(), Ok(round), "{overflow:?}");
+            }
+            assert!(live.get().dropped > 0);
+            recording.close();
+            let summary = settle(&live, &probe.counter(), PROMPT);
+            check_ended(&summary, probe.produced(), End::Stopped);
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1008,15 +1036,16 @@ fn portal_shutdown_cancels_the_recording_and_the_consumer_sees_the_end() {
         spin_until(PROMPT, "the producer waits for room", || {
             probe.produced() == CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
         });
-        // Taking half the buffer wakes the producer, which refills it and waits again with one
-        // more item.
-        let half = CAPACITY as u64 / 2;
+        // Emptying the buffer wakes the producer (however early it is woken: at half on several
+        // CPUs, once empty on one), which refills it and waits again with one more item.
+        let first = CAPACITY as u64;
         assert_eq!(
-            drain_n(&mut recording, CAPACITY / 2),
-            (0..half).collect::<Vec<_>>()
+            drain_n(&mut recording, CAPACITY),
+            (0..first).collect::<Vec<_>>()
         );
         spin_until(PROMPT, "the producer waits for room again", || {
-            probe.produced() == half + CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
+            probe.produced() == first + CAPACITY as u64 + 1
+                && live.get().buffered == CAPACITY as u64
         });
         let report = portal
             .shutdown(Duration::from_millis(50))
@@ -1029,14 +1058,14 @@ fn portal_shutdown_cancels_the_recording_and_the_consumer_sees_the_end() {
         // What was buffered is still delivered, then the end.
         assert_eq!(
             drain(&mut recording),
-            (half..half + CAPACITY as u64).collect::<Vec<_>>()
+            (first..first + CAPACITY as u64).collect::<Vec<_>>()
         );
         let summary = live.get();
         check_ended(&summary, probe.produced(), End::Cancelled);
         // The item the producer held when it was cancelled is the one discarded.
         assert_eq!(
             (summary.delivered, summary.discarded),
-            (half + CAPACITY as u64, 1),
+            (first + CAPACITY as u64, 1),
             "{summary:#?}"
         );
         drop(recording);

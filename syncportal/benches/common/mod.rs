@@ -6,7 +6,7 @@
     reason = "every bench compiles this module but each uses only some of it"
 )]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use syncportal::Portal;
@@ -37,4 +37,32 @@ pub(crate) fn config() -> Criterion {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(40)
+}
+
+/// The time `iters` runs of `workloads[measured]` take, made `round` at a time in turn with as
+/// many untimed runs of every other workload. Conditions on this machine drift over seconds
+/// (where Linux puts threads, how deeply an idle CPU sleeps), more than some differences being
+/// measured; taking turns, every workload meets the same conditions.
+pub(crate) fn in_turns(
+    iters: u64,
+    round: u64,
+    measured: usize,
+    workloads: &[&dyn Fn()],
+) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(round);
+        for (index, workload) in workloads.iter().enumerate() {
+            let start = Instant::now();
+            for _ in 0..n {
+                workload();
+            }
+            if index == measured {
+                timed += start.elapsed();
+            }
+        }
+        left -= n;
+    }
+    timed
 }
