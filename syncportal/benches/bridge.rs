@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{config, in_turns, multi_thread_runtime};
+use common::{config, in_turns_of_two, multi_thread_runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use syncportal::{Actor, BlockingPool, Portal};
 use tokio::runtime::Runtime;
@@ -215,8 +215,7 @@ fn bench_slow_poll(c: &mut Criterion) {
             group.bench_function(format!("{workload}_{name}"), |b| {
                 // The detector's cost is a few percent, less than the drift of conditions over
                 // a few seconds: both portals take turns.
-                let (measured, other) = (|| run(portal), || run(other));
-                b.iter_custom(|iters| in_turns(iters, ROUND, 0, &[&measured, &other]));
+                b.iter_custom(|iters| in_turns_of_two(iters, ROUND, || run(portal), || run(other)));
             });
         }
     }
