@@ -174,6 +174,7 @@ impl<F: Future> Future for Parked<F> {
 /// Runs `fut` to completion on this thread, parking it on its own signal while the future is
 /// pending, until `deadline` passes. For threads outside any runtime: the caller enters the
 /// runtime's context first.
+#[inline]
 pub(crate) fn block_on<F: Future>(fut: F, deadline: Option<Instant>) -> Result<F::Output, Elapsed> {
     let mut fut = std::pin::pin!(fut);
     let lease = Lease::take();

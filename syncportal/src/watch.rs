@@ -11,9 +11,14 @@
 //!
 //! The monitor falls back to a slow beat after a second without any poll in progress, and the
 //! next poll wakes it.
+//!
+//! A task has a slot of its own. Portal calls share one slot per calling thread, found through
+//! a thread-local cell with no destructor (one load per call); when the thread exits, its slot
+//! goes to a free list for the next new thread, so slots are never more than the most threads
+//! that made watched calls at once.
 
 use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
@@ -53,7 +58,9 @@ struct Monitor {
 
 /// One watched future (a task), or one thread's calls.
 pub(crate) struct Slot {
-    name: Cow<'static, str>,
+    /// What the warning names: the task's future type, or the calling thread. Read only to
+    /// warn; a call slot is renamed when another thread reuses it.
+    name: Mutex<Cow<'static, str>>,
     threshold: AtomicU64,
     /// [`IDLE`], [`UNSTAMPED`], or the monitor's clock when it first saw the poll in progress,
     /// plus two.
@@ -90,15 +97,20 @@ fn nanos(duration: Duration) -> u64 {
 
 impl Monitor {
     fn register(&self, slot: &Arc<Slot>) {
-        let beat = nanos(Duration::from_nanos(slot.threshold.load(Ordering::Relaxed)) / 4).clamp(
-            nanos(Duration::from_millis(1)),
-            nanos(Duration::from_millis(250)),
-        );
-        self.beat.fetch_min(beat, Ordering::Relaxed);
+        self.beat_for(Duration::from_nanos(slot.threshold.load(Ordering::Relaxed)));
         self.slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Arc::downgrade(slot));
+    }
+
+    /// Beats at least every quarter of `threshold` from now on.
+    fn beat_for(&self, threshold: Duration) {
+        let beat = nanos(threshold / 4).clamp(
+            nanos(Duration::from_millis(1)),
+            nanos(Duration::from_millis(250)),
+        );
+        self.beat.fetch_min(beat, Ordering::Relaxed);
     }
 
     fn now(&self) -> u64 {
@@ -172,17 +184,22 @@ impl Monitor {
                 true
             });
         for (slot, running, threshold) in reports {
+            let name = slot
+                .name
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
             let running = Duration::from_nanos(running);
             let threshold = Duration::from_nanos(threshold);
             tracing::warn!(
                 target: "syncportal::slow_poll",
-                task = %slot.name,
+                task = %name,
                 running_ms = u64::try_from(running.as_millis()).unwrap_or(u64::MAX),
                 threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),
                 "a poll of {} has run for at least {running:?} without yielding (threshold \
                  {threshold:?}); blocking code inside async code stalls every task on its \
                  worker: move it to syncportal::offload or tokio::task::spawn_blocking",
-                slot.name,
+                name,
             );
         }
         busy
@@ -197,7 +214,7 @@ impl Monitor {
 impl Slot {
     fn new(name: Cow<'static, str>, threshold: Duration) -> Arc<Self> {
         let slot = Arc::new(Self {
-            name,
+            name: Mutex::new(name),
             threshold: AtomicU64::new(nanos(threshold)),
             since: AtomicU64::new(0),
             reported: AtomicU64::new(0),
@@ -206,6 +223,13 @@ impl Slot {
         slot
     }
 
+    /// Changes the threshold, and the monitor's beat with it.
+    fn set_threshold(&self, threshold: Duration) {
+        self.threshold.store(nanos(threshold), Ordering::Relaxed);
+        monitor().beat_for(threshold);
+    }
+
+    #[inline]
     fn enter(&self) -> InPoll<'_> {
         self.since.store(UNSTAMPED, Ordering::Relaxed);
         // One poller wakes a napping monitor; the rest see the flag already cleared.
@@ -220,15 +244,76 @@ impl Slot {
 struct InPoll<'a>(&'a Slot);
 
 impl Drop for InPoll<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.since.store(IDLE, Ordering::Relaxed);
     }
 }
 
 thread_local! {
-    /// This thread's slot for portal calls, made on its first watched call, with the
-    /// threshold it was last set to.
-    static CALL_SLOT: OnceCell<(Arc<Slot>, Cell<Duration>)> = const { OnceCell::new() };
+    /// This thread's slot for portal calls, once it has made a watched call, and the threshold
+    /// it was last set to. Plain cells without destructors, so a call reads them with a load
+    /// each; the slot outlives the thread and is reused (see [`GiveBackOnExit`]).
+    static CALL_SLOT: Cell<Option<&'static Arc<Slot>>> = const { Cell::new(None) };
+    static CALL_THRESHOLD: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    /// Gives this thread's call slot back to [`FREE_CALL_SLOTS`] when the thread exits.
+    static GIVE_BACK_ON_EXIT: GiveBackOnExit = const { GiveBackOnExit };
+}
+
+/// Call slots of threads that have exited, for the next threads to reuse. A call slot is made
+/// once and kept for the life of the process, so there are never more than the most threads
+/// that were watched at once.
+static FREE_CALL_SLOTS: Mutex<Vec<&'static Arc<Slot>>> = Mutex::new(Vec::new());
+
+struct GiveBackOnExit;
+
+impl Drop for GiveBackOnExit {
+    fn drop(&mut self) {
+        // `CALL_SLOT` has no destructor, so it is still readable while the thread exits.
+        if let Some(slot) = CALL_SLOT.take() {
+            FREE_CALL_SLOTS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(slot);
+        }
+    }
+}
+
+/// This thread's call slot.
+#[inline]
+fn call_slot(threshold: Duration) -> &'static Arc<Slot> {
+    match CALL_SLOT.get() {
+        Some(slot) => slot,
+        None => first_call_slot(threshold),
+    }
+}
+
+/// A call slot for a thread that has none yet: one an exited thread left, or a new one.
+#[cold]
+fn first_call_slot(threshold: Duration) -> &'static Arc<Slot> {
+    let thread = thread::current();
+    let name = format!(
+        "a portal call on thread '{}'",
+        thread.name().unwrap_or("unnamed")
+    );
+    let reused = FREE_CALL_SLOTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let slot: &'static Arc<Slot> = match reused {
+        Some(slot) => {
+            *slot.name.lock().unwrap_or_else(PoisonError::into_inner) = Cow::Owned(name);
+            slot.set_threshold(threshold);
+            slot
+        }
+        None => Box::leak(Box::new(Slot::new(Cow::Owned(name), threshold))),
+    };
+    CALL_SLOT.set(Some(slot));
+    CALL_THRESHOLD.set(threshold);
+    // Fails only on a thread already past its thread-local destructors: that one slot is then
+    // kept, not reused.
+    let _ = GIVE_BACK_ON_EXIT.try_with(|_| ());
+    slot
 }
 
 /// Runs `f` with this thread's call slot, set to `threshold`; with no threshold, with none.
@@ -239,22 +324,13 @@ pub(crate) fn with_call_slot<R>(
     let Some(threshold) = threshold else {
         return f(None);
     };
-    CALL_SLOT.with(|cell| {
-        let (slot, set_to) = cell.get_or_init(|| {
-            let thread = thread::current();
-            let name = format!(
-                "a portal call on thread '{}'",
-                thread.name().unwrap_or("unnamed")
-            );
-            (Slot::new(Cow::Owned(name), threshold), Cell::new(threshold))
-        });
-        // Most threads call one portal: skip the store, and its cache traffic, when unchanged.
-        if set_to.get() != threshold {
-            set_to.set(threshold);
-            slot.threshold.store(nanos(threshold), Ordering::Relaxed);
-        }
-        f(Some(slot))
-    })
+    let slot = call_slot(threshold);
+    // Most threads call one portal: skip the store, and its cache traffic, when unchanged.
+    if CALL_THRESHOLD.get() != threshold {
+        CALL_THRESHOLD.set(threshold);
+        slot.set_threshold(threshold);
+    }
+    f(Some(slot))
 }
 
 /// A slot for a spawned task, named after its future's type; none without a threshold.
@@ -280,6 +356,7 @@ impl<F, S> Watched<F, S> {
 impl<F: Future, S: Deref<Target = Slot>> Future for Watched<F, S> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _in_poll = this.slot.as_deref().map(Slot::enter);

@@ -209,3 +209,28 @@ fn a_call_that_panics_does_not_leave_its_thread_marked_as_polling() {
         assert_eq!(events_naming("panicky-caller"), Vec::<String>::new());
     });
 }
+
+#[test]
+fn a_call_slot_left_by_an_exited_thread_names_the_thread_that_reuses_it() {
+    watchdog(30, || {
+        let portal = watched_portal(Some(Duration::from_millis(50)));
+        let quick = portal.clone();
+        // Its call slot goes back for reuse when it exits.
+        thread::Builder::new()
+            .name("first-quick-caller".to_owned())
+            .spawn(move || quick.call(async {}).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        thread::Builder::new()
+            .name("second-slow-caller".to_owned())
+            .spawn(move || portal.call(blocks_its_worker()).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        spin_until(10, "the slow call is reported", || {
+            !events_naming("second-slow-caller").is_empty()
+        });
+        assert_eq!(events_naming("first-quick-caller"), Vec::<String>::new());
+    });
+}
