@@ -110,7 +110,8 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        SIGNAL.set(self.0.take());
+        // Through `with`: `LocalKey::set` takes a slower path meant for lazy initialisers.
+        SIGNAL.with(|slot| slot.set(self.0.take()));
     }
 }
 
