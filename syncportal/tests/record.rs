@@ -73,6 +73,21 @@ fn options(capacity: usize, overflow: Overflow) -> RecordOptions {
     RecordOptions::new().capacity(capacity).overflow(overflow)
 }
 
+/// Records `source` on `portal`, read through the blocking twin, with its live summary.
+fn record_sync<S>(
+    portal: &Portal,
+    source: S,
+    options: RecordOptions,
+) -> (SyncRecording<S::Item>, LiveSummary)
+where
+    S: Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    let recording = portal.record(source, options).expect("record").into_sync();
+    let live = recording.live_summary();
+    (recording, live)
+}
+
 /// Everything left in the recording, until its end.
 fn drain<T>(recording: &mut SyncRecording<T>) -> Vec<T> {
     recording
@@ -112,11 +127,8 @@ fn block_delivers_a_million_items_in_order_with_nothing_lost() {
     watchdog(120, || {
         let portal = portal(2);
         let (source, probe) = numbers(COUNT, Then::End);
-        let mut recording = portal
-            .record(source, options(CAPACITY, Overflow::Block))
-            .expect("record")
-            .into_sync();
-        let live = recording.live_summary();
+        let (mut recording, live) =
+            record_sync(&portal, source, options(CAPACITY, Overflow::Block));
         let mut expected = 0;
         for item in recording.by_ref() {
             let item = item.expect("a plain thread may block");
@@ -147,11 +159,8 @@ fn block_with_a_stalled_consumer_holds_the_producer_then_delivers_everything_in_
     watchdog(30, || {
         let portal = portal(2);
         let (source, probe) = numbers(40, Then::End);
-        let mut recording = portal
-            .record(source, options(CAPACITY, Overflow::Block))
-            .expect("record")
-            .into_sync();
-        let live = recording.live_summary();
+        let (mut recording, live) =
+            record_sync(&portal, source, options(CAPACITY, Overflow::Block));
         // The producer fills the buffer, takes one more item and waits with it for room.
         spin_until(PROMPT, "the producer waits for room", || {
             probe.produced() == CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
@@ -182,11 +191,8 @@ fn block_items_the_consumer_took_ahead_count_as_buffered_and_keep_taking_room() 
     watchdog(30, || {
         let portal = portal(2);
         let (source, probe) = numbers(1000, Then::End);
-        let mut recording = portal
-            .record(source, options(CAPACITY, Overflow::Block))
-            .expect("record")
-            .into_sync();
-        let live = recording.live_summary();
+        let (mut recording, live) =
+            record_sync(&portal, source, options(CAPACITY, Overflow::Block));
         spin_until(PROMPT, "the producer waits for room", || {
             probe.produced() == CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
         });
@@ -286,11 +292,7 @@ fn stalled_until_the_source_ends(overflow: Overflow) -> (Vec<u64>, Summary) {
     const CAPACITY: usize = 8;
     let portal = named_portal();
     let (source, probe) = numbers(100, Then::End);
-    let mut recording = portal
-        .record(source, options(CAPACITY, overflow))
-        .expect("record")
-        .into_sync();
-    let live = recording.live_summary();
+    let (mut recording, live) = record_sync(&portal, source, options(CAPACITY, overflow));
     let ended = wait_for_end(&live, End::SourceEnded, PROMPT);
     assert_dropped_on_a_worker(&probe);
     check_ended(&ended, 100, End::SourceEnded);
@@ -330,11 +332,7 @@ fn partly_read(overflow: Overflow) -> (Vec<u64>, Vec<u64>, Summary) {
     let portal = portal(2);
     let (source, probe) = numbers(u64::MAX, Then::End);
     let (source, gate) = source.gated();
-    let mut recording = portal
-        .record(source, options(CAPACITY, overflow))
-        .expect("record")
-        .into_sync();
-    let live = recording.live_summary();
+    let (mut recording, live) = record_sync(&portal, source, options(CAPACITY, overflow));
     let admit = |count: u64| {
         let before = live.get().emitted;
         for _ in 0..count {
@@ -376,11 +374,8 @@ fn drop_newest_stalled_then_read(capacity: usize) {
     let cap = capacity as u64;
     let portal = portal(2);
     let (source, probe) = endless();
-    let mut recording = portal
-        .record(source, options(capacity, Overflow::DropNewest))
-        .expect("record")
-        .into_sync();
-    let live = recording.live_summary();
+    let (mut recording, live) =
+        record_sync(&portal, source, options(capacity, Overflow::DropNewest));
     // A stalled consumer: the always-ready source is read on and discarded, counted.
     spin_until(PROMPT, "many items were discarded", || {
         let summary = live.get();
@@ -426,11 +421,8 @@ fn drop_oldest_cannot_evict_the_few_items_the_consumer_took_ahead() {
     watchdog(60, || {
         let portal = portal(2);
         let (source, probe) = endless();
-        let mut recording = portal
-            .record(source, options(CAPACITY, Overflow::DropOldest))
-            .expect("record")
-            .into_sync();
-        let live = recording.live_summary();
+        let (mut recording, live) =
+            record_sync(&portal, source, options(CAPACITY, Overflow::DropOldest));
         spin_until(PROMPT, "many items were evicted", || {
             live.get().dropped > 100_000
         });
@@ -479,11 +471,7 @@ fn a_full_drop_policy_recording_of_an_always_ready_source_leaves_its_worker_to_o
             // it with every other task on the portal.
             let portal = portal(1);
             let (source, probe) = endless();
-            let mut recording = portal
-                .record(source, options(16, overflow))
-                .expect("record")
-                .into_sync();
-            let live = recording.live_summary();
+            let (mut recording, live) = record_sync(&portal, source, options(16, overflow));
             spin_until(PROMPT, "the buffer fills and items are dropped", || {
                 live.get().dropped > 0
             });
@@ -509,11 +497,7 @@ fn every_policy_with_a_slow_producer_delivers_every_item_in_order() {
         for overflow in POLICIES {
             let (source, probe) = numbers(u64::MAX, Then::End);
             let (source, gate) = source.gated();
-            let mut recording = portal
-                .record(source, options(4, overflow))
-                .expect("record")
-                .into_sync();
-            let live = recording.live_summary();
+            let (mut recording, live) = record_sync(&portal, source, options(4, overflow));
             // One item at a time: each waits for the consumer to ask, so none ever waits in
             // the buffer for long.
             for expected in 0..200 {
@@ -543,11 +527,7 @@ fn every_policy_survives_a_close_racing_the_producer() {
         for round in 0..40_u64 {
             for overflow in POLICIES {
                 let (source, probe) = endless();
-                let mut recording = portal
-                    .record(source, options(16, overflow))
-                    .expect("record")
-                    .into_sync();
-                let live = recording.live_summary();
+                let (mut recording, live) = record_sync(&portal, source, options(16, overflow));
                 // From "before the producer first ran" to "well into the stream".
                 let read = round * 7 % 60;
                 let items: Vec<u64> = recording
@@ -586,11 +566,8 @@ fn close_while_the_producer_waits_for_room_counts_the_item_it_held() {
         let portal = named_portal();
         for _ in 0..20 {
             let (source, probe) = endless();
-            let mut recording = portal
-                .record(source, options(CAPACITY, Overflow::Block))
-                .expect("record")
-                .into_sync();
-            let live = recording.live_summary();
+            let (mut recording, live) =
+                record_sync(&portal, source, options(CAPACITY, Overflow::Block));
             spin_until(PROMPT, "the producer waits for room", || {
                 probe.produced() == CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
             });
@@ -618,11 +595,7 @@ fn dropping_the_recording_cancels_the_producer_and_drops_the_source_on_a_worker(
         let portal = named_portal();
         for overflow in POLICIES {
             let (source, probe) = endless();
-            let mut recording = portal
-                .record(source, options(16, overflow))
-                .expect("record")
-                .into_sync();
-            let live = recording.live_summary();
+            let (mut recording, live) = record_sync(&portal, source, options(16, overflow));
             let first: Vec<u64> = recording
                 .by_ref()
                 .take(5)
@@ -1028,11 +1001,8 @@ fn portal_shutdown_cancels_the_recording_and_the_consumer_sees_the_end() {
     watchdog(30, || {
         let portal = named_portal();
         let (source, probe) = endless();
-        let mut recording = portal
-            .record(source, options(CAPACITY, Overflow::Block))
-            .expect("record")
-            .into_sync();
-        let live = recording.live_summary();
+        let (mut recording, live) =
+            record_sync(&portal, source, options(CAPACITY, Overflow::Block));
         spin_until(PROMPT, "the producer waits for room", || {
             probe.produced() == CAPACITY as u64 + 1 && live.get().buffered == CAPACITY as u64
         });
@@ -1558,11 +1528,7 @@ fn the_live_summary_reads_from_another_thread_without_blocking_the_consumer() {
         // An observer reads snapshots all along while the consumer iterates.
         let (source, probe) = numbers(COUNT, Then::End);
         let produced = probe.counter();
-        let recording = portal
-            .record(source, options(64, Overflow::Block))
-            .expect("record")
-            .into_sync();
-        let live = recording.live_summary();
+        let (recording, live) = record_sync(&portal, source, options(64, Overflow::Block));
         let done = Arc::new(AtomicBool::new(false));
         let observer = {
             let live = live.clone();
@@ -1651,11 +1617,8 @@ fn memory_stays_bounded_while_ten_million_items_go_into_a_stalled_drop_oldest_re
             next: 0,
             count: COUNT,
         };
-        let mut recording = portal
-            .record(source, options(CAPACITY, Overflow::DropOldest))
-            .expect("record")
-            .into_sync();
-        let live = recording.live_summary();
+        let (mut recording, live) =
+            record_sync(&portal, source, options(CAPACITY, Overflow::DropOldest));
         let ended = wait_for_end(&live, End::SourceEnded, 240);
         // Alive at once: the buffer, the producer's batch taken from the ready source (at most
         // a sixteenth of the capacity under a drop policy), and the evicted item during a put.
